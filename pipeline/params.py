@@ -88,7 +88,8 @@ class WorldParams:
     nowruz_dip: float
     weekly_seasonality: float
     engagement_sd: float
-    drift_sd: float
+    settle_shift_sd: float
+    settle_days: float
     daily_sd: float
     size_log_sd: float
     active_day_logit: float
@@ -140,7 +141,6 @@ class SimulateParams:
     days: int
     format: Literal["csv", "parquet"]
     string_ids: bool
-    chunk_customers: int
     truth_samples: int
     world: WorldParams
 

@@ -1,0 +1,1 @@
+"""One module per `churn` subcommand: each `run()` takes params and returns a summary."""
