@@ -36,7 +36,7 @@ import pyarrow as pa
 from features.observations import EARLY_LIFE, KIND_NAMES, NONE, SCORING, grid_kind
 
 TOPIC_BASE = ("technical", "account", "other", "billing", "delivery")
-TOPIC_BASE_P = (0.4, 0.25, 0.2, 0.1, 0.05)
+TOPIC_BASE_P = (0.45, 0.3, 0.17, 0.05, 0.03)
 FRIDAY = 4
 FLUSH_DAYS = 32
 SECONDS_FROM, SECONDS_TO = 7 * 3600, 23 * 3600  # most sending happens 07:00-23:00

@@ -64,3 +64,11 @@ def run(
             sink.close()
         io.write_json(json_ready(dataclasses.asdict(summary)), truth / "world.json")
     return summary
+
+
+def skip(out: Path, raw: str) -> None:
+    """With your own export, the stage leaves a note instead of a world (DVC still gets its out)."""
+    with io.atomic_dir(out) as tmp:
+        (tmp / "NOT_SIMULATED.txt").write_text(
+            f"paths.raw is {raw}: the pipeline reads your export, so nothing was simulated.\n"
+        )

@@ -1,0 +1,149 @@
+"""`churn`: one subcommand per pipeline stage. The only place that reads params.yaml."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.params import Params, ParamsError, load_params
+
+app = typer.Typer(
+    help="Churn prediction and retention figures for a subscription business.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="The params file to read.")]
+
+
+def _load(path: Path) -> Params:
+    try:
+        return load_params(path)
+    except ParamsError as err:
+        _fail(str(err))
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=console, transient=True, disable=not sys.stderr.isatty(),
+    )
+
+
+@app.command()
+def simulate(
+    params: ParamsOpt = Path("params.yaml"),
+    customers: Annotated[int | None, typer.Option(help="Customers to simulate.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for export/ and truth/.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or parquet.")] = None,
+) -> None:
+    """Simulate the SMS-panel business: its export (contract tables) and, apart, the truth."""
+    from pipeline.stages import simulate as stage
+
+    p = _load(params)
+    if out is None and not p.paths.raw_is_simulated:
+        console.print(
+            f"paths.raw is [bold]{p.paths.raw}[/] (your export), not the simulator's "
+            f"{p.paths.sim_export}: nothing to simulate."
+        )
+        stage.skip(Path(p.paths.sim), p.paths.raw)
+        return
+    overrides = {k: v for k, v in
+                 {"customers": customers, "seed": seed, "format": fmt}.items() if v is not None}
+    if fmt is not None and fmt not in ("csv", "parquet"):
+        _fail(f"--format must be csv or parquet, not {fmt!r}")
+    sim = dataclasses.replace(p.simulate, **overrides)
+    target = out if out is not None else Path(p.paths.sim)
+    with _progress() as bar:
+        task = bar.add_task("simulate", total=sim.days)
+        summary = stage.run(sim, p.labels, target,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    table = Table(title=f"simulated world -> {target}", show_header=True)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in summary.rows.items():
+        table.add_row(name, f"{rows:,}")
+    table.add_row("truth points", f"{summary.truth_points:,}")
+    console.print(table)
+    console.print(
+        f"customers {summary.customers:,} (referred {summary.referred:,}), "
+        f"periods {summary.periods:,}, refused renewals {summary.churned_periods:,}, "
+        f"win-backs {summary.reactivations:,}; export date {summary.as_of}; "
+        f"mean early-life truth {summary.mean_truth_early_life:.3f}"
+    )
+
+
+@app.command()
+def ingest(
+    params: ParamsOpt = Path("params.yaml"),
+    raw: Annotated[Path | None, typer.Option(help="Raw export folder (default paths.raw).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Export date YYYY-MM-DD (default: data.as_of, "
+                                 "else the day after the latest event).")
+    ] = None,
+) -> None:
+    """Validate the export against the contract: clean tables, quarantined rows, a manifest."""
+    from features.ingest import ContractError
+    from pipeline.stages import ingest as stage
+
+    p = _load(params)
+    day = p.data.as_of
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            _fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)")
+    raw_dir = raw if raw is not None else Path(p.paths.raw)
+    try:
+        with console.status("ingest") as status:
+            report = stage.run(p.data, p.paths, raw_dir, day,
+                               progress=lambda msg: status.update(f"ingest: {msg}"))
+    except ContractError as err:
+        _fail(f"{err}\nNothing was written; the previous outputs are unchanged.")
+    table = Table(title=f"ingest {raw_dir} -> {p.paths.interim} (as of {report.as_of})")
+    for col in ("table", "file", "rows in", "kept", "quarantined", "rules", "ignored columns"):
+        table.add_column(col, justify="right" if col in ("rows in", "kept", "quarantined") else "left")
+    for name, t in report.tables.items():
+        rules = ", ".join(f"{k} {v:,}" for k, v in sorted(t.by_rule.items(), key=lambda kv: -kv[1]))
+        table.add_row(name, t.source or "(absent)", f"{t.rows_in:,}", f"{t.kept:,}",
+                      f"{t.quarantined:,}", rules or "-", ", ".join(t.extra_columns) or "-")
+    console.print(table)
+    console.print(
+        f"as-of {report.as_of} ({report.as_of_source}); time zone {report.timezone}; "
+        f"calendar {report.calendar}; ids {report.id_type}. "
+        f"Quarantined rows: {p.paths.quarantine}/<table>.parquet"
+    )
+
+
+@app.command()
+def contract(
+    out: Annotated[Path, typer.Option(help="Where to write the contract page.")] = Path(
+        "docs/contract.md"),
+) -> None:
+    """Write the input contract (tables, columns, rules) as Markdown."""
+    from features.contract_doc import render
+    from pipeline import io
+
+    with io.atomic_path(out) as tmp:
+        tmp.write_text(render())
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()
