@@ -32,6 +32,7 @@ from typing import Protocol
 import jdatetime
 import numpy as np
 import pyarrow as pa
+from scipy.special import ndtri
 
 from features.observations import EARLY_LIFE, KIND_NAMES, NONE, SCORING, grid_kind
 
@@ -449,22 +450,25 @@ def _truth(rules, rng, samples, day, horizon, z0, settle, billing0, delivery0, p
 
     Re-simulates only what the decisions depend on (engagement, problems, plan) from renewal
     to renewal; the decision coin itself is integrated out (survival = product of 1 - p).
+    The `samples` paths use stratified draws shared by all points of the day (each point's
+    estimate stays unbiased, with far less noise and work than independent draws).
     """
-    w = rules.w
     out = np.empty(len(z0))
+    normal = ndtri((np.arange(samples) + 0.5) / samples)
+
+    def uniform() -> np.ndarray:
+        return (rng.permutation(samples) + rng.random(samples)) / samples
+
     chunk = max(1, 2_000_000 // max(samples, 1))
     for lo in range(0, len(z0), chunk):
         sl = slice(lo, lo + chunk)
-        k = len(z0[sl])
-        shape = (k, samples)
+        shape = (len(z0[sl]), samples)
         z = np.broadcast_to(z0[sl, None], shape).copy()
-        target = np.broadcast_to(settle[sl, None], shape)
+        target = settle[sl, None]
         bill = np.broadcast_to(billing0[sl, None], shape).copy()
         deliv = np.broadcast_to(delivery0[sl, None], shape).copy()
         pl = np.broadcast_to(plan[sl, None], shape).copy()
-        ch = np.broadcast_to(channel[sl, None], shape)
-        ref = np.broadcast_to(referred[sl, None], shape)
-        rs = np.broadcast_to(run_start[sl, None], shape)
+        ch, ref, rs = channel[sl, None], referred[sl, None], run_start[sl, None]
         r = np.broadcast_to(period_end[sl, None], shape).copy()
         known = np.full(shape, day - 1)  # the last day whose state is known
         survive = np.ones(shape)
@@ -473,14 +477,12 @@ def _truth(rules, rng, samples, day, horizon, z0, settle, billing0, delivery0, p
             if not due.any():
                 break
             steps = np.maximum(r - 1 - known, 0)
-            z = np.where(due, rules.engagement_after(z, target, steps, rng.standard_normal(shape)),
-                         z)
-            bill = np.where(due, rules.issue_after("billing", bill, steps, rng.random(shape)), bill)
-            deliv = np.where(due, rules.issue_after("delivery", deliv, steps, rng.random(shape)),
-                             deliv)
+            z = np.where(due, rules.engagement_after(z, target, steps, rng.permutation(normal)), z)
+            bill = np.where(due, rules.issue_after("billing", bill, steps, uniform()), bill)
+            deliv = np.where(due, rules.issue_after("delivery", deliv, steps, uniform()), deliv)
             p = rules.churn_probability(z, bill, deliv, r - rs, pl, ch, ref)
             survive = np.where(due, survive * (1.0 - p), survive)
-            pl = np.where(due, rules.next_plan(pl, z, rng.random(shape), rng.random(shape)), pl)
+            pl = np.where(due, rules.next_plan(pl, z, uniform(), uniform()), pl)
             known = np.where(due, r - 1, known)
             r = np.where(due, r + rules.plan_len[pl], r)
         out[sl] = 1.0 - survive.mean(axis=1)
