@@ -1,0 +1,93 @@
+"""Every `churn` subcommand, run the way a user runs it (Typer's runner, real files)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from features.contract_doc import render
+from pipeline.cli import app
+from tests.pipeline.helpers import ROOT, write_params
+
+runner = CliRunner()
+
+
+def test_help_lists_the_stages():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for stage in ("simulate", "ingest", "contract"):
+        assert stage in result.output
+
+
+def test_simulate_with_flags(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = write_params(tmp_path)
+    result = runner.invoke(app, ["simulate", "--params", str(params), "--customers", "120",
+                                 "--seed", "5", "--out", "w", "--format", "parquet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "w" / "export" / "usage.parquet").exists()
+    assert len(pd.read_parquet(tmp_path / "w" / "export" / "customers.parquet")) == 120
+    assert "customers 120" in result.output
+
+
+def test_simulate_skips_when_raw_is_your_export(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = write_params(tmp_path, paths={"raw": "data/raw"})
+    result = runner.invoke(app, ["simulate", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    assert "nothing to simulate" in result.output
+    assert (tmp_path / "data" / "sim" / "NOT_SIMULATED.txt").exists()
+    assert not (tmp_path / "data" / "sim" / "export").exists()
+
+
+def test_bad_params_fail_cleanly(tmp_path):
+    params = write_params(tmp_path, labels={"bogus": 1})
+    result = runner.invoke(app, ["simulate", "--params", str(params)])
+    assert result.exit_code == 2
+    assert "unknown key(s) ['bogus']" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_simulate_then_ingest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = write_params(tmp_path, simulate={"customers": 150, "days": 300})
+    assert runner.invoke(app, ["simulate", "--params", str(params)]).exit_code == 0
+    result = runner.invoke(app, ["ingest", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "data" / "interim" / "_manifest.json").read_text())
+    world = json.loads((tmp_path / "data" / "sim" / "truth" / "world.json").read_text())
+    assert manifest["as_of"] <= world["as_of"]
+    customers = pd.read_parquet(tmp_path / "data" / "interim" / "customers.parquet")
+    assert len(customers) == 150
+    assert (tmp_path / "data" / "quarantine" / "usage.parquet").exists()
+
+
+def test_ingest_missing_file_keeps_old_outputs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = write_params(tmp_path, simulate={"customers": 100, "days": 200})
+    assert runner.invoke(app, ["simulate", "--params", str(params)]).exit_code == 0
+    assert runner.invoke(app, ["ingest", "--params", str(params)]).exit_code == 0
+    manifest = (tmp_path / "data" / "interim" / "_manifest.json").read_bytes()
+    (tmp_path / "data" / "sim" / "export" / "charges.csv").unlink()
+    result = runner.invoke(app, ["ingest", "--params", str(params)])
+    assert result.exit_code == 2
+    assert "charges" in result.output and "Traceback" not in result.output
+    assert (tmp_path / "data" / "interim" / "_manifest.json").read_bytes() == manifest
+    leftovers = [p.name for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_ingest_bad_as_of_flag(tmp_path):
+    params = write_params(tmp_path)
+    result = runner.invoke(app, ["ingest", "--params", str(params), "--as-of", "2025-02-30"])
+    assert result.exit_code == 2
+    assert "--as-of '2025-02-30' is not a date" in result.output
+
+
+def test_contract_page_is_current(tmp_path):
+    result = runner.invoke(app, ["contract", "--out", str(tmp_path / "c.md")])
+    assert result.exit_code == 0
+    assert (tmp_path / "c.md").read_text() == render()
+    assert (ROOT / "docs" / "contract.md").read_text() == render(), "run `churn contract`"

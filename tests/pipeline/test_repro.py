@@ -1,0 +1,60 @@
+"""A real `dvc repro` in a temp git repo: it builds, and a second run does nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline.helpers import ROOT, write_params
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               DVC_NO_ANALYTICS="1")
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    for pkg in ("pipeline", "features", "models"):
+        shutil.copytree(ROOT / pkg, repo / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    write_params(repo, simulate={"customers": 300, "days": 300})
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    _run(["git", "init", "-q"], repo)
+    _run([sys.executable, "-m", "dvc", "init", "-q"], repo)
+    _run([*git, "add", "-A"], repo)
+    _run([*git, "commit", "-qm", "init"], repo)
+    return repo
+
+
+def test_repro_builds_then_is_a_no_op(repo):
+    first = _run([sys.executable, "-m", "dvc", "repro"], repo)
+    assert "Running stage 'simulate'" in first.stdout
+    assert "Running stage 'ingest'" in first.stdout
+    assert (repo / "data" / "interim" / "_manifest.json").exists()
+    assert (repo / "data" / "interim" / "usage.parquet").exists()
+    lock = (repo / "dvc.lock").read_bytes()
+    second = _run([sys.executable, "-m", "dvc", "repro"], repo)
+    assert "Running stage" not in second.stdout
+    assert (repo / "dvc.lock").read_bytes() == lock
+
+
+def test_repro_from_scratch_gives_the_same_lock(repo):
+    """Same data + params = same bytes: a clean rebuild reproduces dvc.lock exactly."""
+    lock = (repo / "dvc.lock").read_bytes()
+    for out in ("data/sim", "data/interim", "data/quarantine"):
+        shutil.rmtree(repo / out)
+    _run([sys.executable, "-m", "dvc", "repro", "--force"], repo)
+    assert (repo / "dvc.lock").read_bytes() == lock
