@@ -132,6 +132,65 @@ def ingest(
 
 
 @app.command()
+def observe(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Observation points (young, early-life, ongoing, scoring), labels and censoring."""
+    from pipeline import tables
+    from pipeline.stages import observe as stage
+
+    p = _load(params)
+    truth = p.paths.sim_truth / "truth.parquet" if p.paths.raw_is_simulated else None
+    try:
+        with console.status("observe"):
+            s = stage.run(p.labels, p.paths, truth)
+    except tables.MissingInputError as err:
+        _fail(str(err))
+    table = Table(title=f"observations -> {p.paths.observations} (as of {s.as_of})")
+    for col in ("kind", "points", "labelled", "churn rate", "with truth"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, k in s.by_kind.items():
+        rate = "-" if k["labelled"] == 0 else f"{k['churn_rate']:.1%}"
+        table.add_row(kind, f"{k['points']:,}", f"{k['labelled']:,}", rate, f"{k['with_truth']:,}")
+    console.print(table)
+    console.print(
+        f"runs {s.runs:,} ({s.reactivations:,} after a win-back); "
+        f"{s.churned_before_early_life:,} runs churned before day "
+        f"{p.labels.early_life_days} (no early-life point; they still count in CRR). "
+        f"Points are labelled only if t + {p.labels.horizon_days} + {p.labels.grace_days} days "
+        f"<= the as-of date."
+    )
+
+
+@app.command()
+def features(
+    params: ParamsOpt = Path("params.yaml"),
+    engine: Annotated[str | None, typer.Option(help="duckdb or spark.")] = None,
+    doc: Annotated[Path | None, typer.Option(help="Only write the feature catalogue here.")] = None,
+) -> None:
+    """Point-in-time features of every observation point (one definition, any engine)."""
+    from features.catalogue import render
+    from pipeline import io, tables
+    from pipeline.stages import features as stage
+
+    if doc is not None:
+        with io.atomic_path(doc) as tmp:
+            tmp.write_text(render())
+        console.print(f"wrote {doc}")
+        return
+    p = _load(params)
+    feat = p.features if engine is None else dataclasses.replace(p.features, engine=engine)
+    try:
+        with console.status(f"features on {feat.engine}"):
+            s = stage.run(feat, p.labels, p.paths)
+    except (tables.MissingInputError, NotImplementedError) as err:
+        _fail(str(err))
+    console.print(
+        f"features -> {p.paths.features}: {s.rows:,} points x {s.features} features on "
+        f"{s.engine}; plans {s.vocab['plan_code']}, channels {s.vocab['channel_code']}. "
+        f"Catalogue: docs/features.md"
+    )
+
+
+@app.command()
 def contract(
     out: Annotated[Path, typer.Option(help="Where to write the contract page.")] = Path(
         "docs/contract.md"),

@@ -45,6 +45,18 @@ class Paths:
     def manifest(self) -> Path:
         return Path(self.interim) / "_manifest.json"
 
+    @property
+    def observations(self) -> Path:
+        return Path(self.processed) / "observations.parquet"
+
+    @property
+    def features(self) -> Path:
+        return Path(self.processed) / "features.parquet"
+
+    @property
+    def feature_meta(self) -> Path:
+        return Path(self.processed) / "feature_meta.json"
+
 
 @dataclass(frozen=True)
 class DataParams:
@@ -62,6 +74,13 @@ class LabelParams:
     every_days: int
     min_tenure_days: int
     early_life_days: int
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    engine: Literal["duckdb", "spark"]
+    window_days: int  # the trailing window (and the first-N-days block)
+    recent_days: int  # the recent part of it (trends, tickets_30)
 
 
 @dataclass(frozen=True)
@@ -151,6 +170,7 @@ class Params:
     data: DataParams
     simulate: SimulateParams
     labels: LabelParams
+    features: FeatureParams
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:

@@ -1,0 +1,77 @@
+"""Stage `observe`: observation points, churn labels and censoring (definitions.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features import observations as obs
+from pipeline import io, tables
+from pipeline.params import LabelParams, Paths
+
+
+@dataclass
+class ObserveSummary:
+    as_of: str
+    runs: int
+    reactivations: int
+    by_kind: dict[str, dict[str, float]]  # kind -> points, labelled, churn rate
+    churned_before_early_life: int  # runs that ended before day `early_life_days`
+    truth: bool
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return duckdb.sql(f"SELECT * FROM read_parquet('{path}')").df()
+
+
+def run(labels: LabelParams, paths: Paths, truth_file: Path | None) -> ObserveSummary:
+    m = tables.manifest(paths)
+    files = tables.interim_files(paths, m)
+    customers = _read(files["customers"])
+    subs = _read(files["subscriptions"])
+    for frame, cols in ((customers, ["signup_date"]), (subs, ["period_start", "period_end"])):
+        for c in cols:
+            frame[c] = frame[c].astype("datetime64[s]")
+    runs = obs.runs(customers, subs, as_of=m.as_of, grace_days=labels.grace_days)
+    points = obs.points(runs, as_of=m.as_of, every_days=labels.every_days,
+                        min_tenure_days=labels.min_tenure_days,
+                        early_life_days=labels.early_life_days)
+    points["label"] = obs.label(points, runs, as_of=m.as_of, horizon_days=labels.horizon_days,
+                                grace_days=labels.grace_days)
+    truth = pd.Series(np.nan, index=points.index)
+    if truth_file is not None and truth_file.exists():
+        t = pd.read_parquet(truth_file, columns=["customer_id", "t", "truth"])
+        t["t"] = pd.to_datetime(t["t"]).astype("datetime64[s]")
+        truth = points[["customer_id", "t"]].merge(t, on=["customer_id", "t"], how="left")["truth"]
+    table = pa.table({
+        "customer_id": pa.array(points["customer_id"].to_numpy()),
+        "t": pa.array(points["t"].to_numpy().astype("datetime64[D]"), pa.date32()),
+        "kind": pa.array(points["kind"].to_numpy(dtype=object), pa.string()),
+        "run": pa.array(points["run"].to_numpy(), pa.int64()),
+        "run_start": pa.array(points["run_start"].to_numpy().astype("datetime64[D]"), pa.date32()),
+        "label": pa.array(points["label"].astype("float64").to_numpy(), pa.int8(),
+                          from_pandas=True),
+        "truth": pa.array(truth.to_numpy(dtype="float64"), pa.float64(), from_pandas=True),
+    })
+    with io.atomic_path(paths.observations) as tmp:
+        pq.write_table(table, tmp)
+
+    tenure = (runs["run_end"] - runs["run_start"]).dt.days
+    by_kind = {}
+    for kind, grp in points.groupby("kind", sort=True):
+        labelled = grp["label"].dropna()
+        by_kind[kind] = {"points": len(grp), "labelled": len(labelled),
+                         "churn_rate": float(labelled.mean()) if len(labelled) else float("nan"),
+                         "with_truth": int(truth[grp.index].notna().sum())}
+    return ObserveSummary(
+        as_of=m.as_of.isoformat(), runs=len(runs), reactivations=int((runs["run"] > 0).sum()),
+        by_kind=by_kind,
+        churned_before_early_life=int((tenure < labels.early_life_days).sum()),
+        truth=bool(truth.notna().any()),
+    )
