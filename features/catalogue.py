@@ -62,6 +62,8 @@ CATALOGUE: tuple[Feature, ...] = (
     *(Feature(f"tickets_{topic}", "tickets", TRAILING, f"{topic} tickets opened (0 if none)")
       for topic in TOPICS),
     Feature("tickets_30", "tickets", "trailing 30 days", "tickets of any topic opened"),
+    Feature("tickets_problem_30", "tickets", "trailing 30 days",
+            "billing and delivery tickets opened (complaints before leaving)"),
     Feature("tickets_unresolved", "tickets", AS_OF,
             "tickets opened in this run before t and not resolved before t"),
     Feature("tickets_days_since_last", "tickets", TRAILING,

@@ -115,6 +115,8 @@ def _tickets(frame: ir.Table, tickets: ir.Table, recent: int) -> ir.Table:
     return j.group_by([j.pid, j.pt]).aggregate(
         **{f"tickets_{topic}": j.count(where=inside & (j.topic == topic)) for topic in TOPICS},
         tickets_30=j.count(where=inside & (j.day >= j.td - recent)),
+        tickets_problem_30=j.count(where=inside & (j.day >= j.td - recent)
+                                   & j.topic.isin(("billing", "delivery"))),
         tickets_unresolved=j.count(where=j.resolved.isnull() | (j.resolved >= j.td)),
         tickets_lastx=(j.day - j.w0).max(where=inside),
         tickets_window=j.count(where=inside),
@@ -238,6 +240,7 @@ def _finish(w: ir.Table, spec: Spec) -> ir.Table:
         charge_per_message=total / ibis.greatest(msgs, 1),
         **{f"tickets_{t}": w[f"tickets_{t}"].fill_null(z) for t in TOPICS},
         tickets_30=w.tickets_30.fill_null(z),
+        tickets_problem_30=w.tickets_problem_30.fill_null(z),
         tickets_unresolved=w.tickets_unresolved.fill_null(z),
         tickets_days_since_last=ibis.ifelse(w.tickets_window.fill_null(z) > 0,
                                             n - w.tickets_lastx, n),
