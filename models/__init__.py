@@ -1,0 +1,1 @@
+"""Learning and scoring: splits, baselines, LightGBM, calibration, evaluation, the registry."""

@@ -28,6 +28,8 @@ class Paths:
     interim: str
     quarantine: str
     processed: str
+    models: str  # trained models and their test-slice predictions
+    reports: str  # metrics.json and plots (git-tracked, small)
 
     @property
     def sim_export(self) -> Path:
@@ -57,6 +59,28 @@ class Paths:
     def feature_meta(self) -> Path:
         return Path(self.processed) / "feature_meta.json"
 
+    @property
+    def model(self) -> Path:
+        """The production model: refit on every labelled point (DVC-tracked)."""
+        return Path(self.models) / "churn"
+
+    @property
+    def split_model(self) -> Path:
+        """The model fit before the test slice: the one the test metrics are about."""
+        return Path(self.models) / "split"
+
+    @property
+    def predictions(self) -> Path:
+        return Path(self.models) / "test_predictions.parquet"
+
+    @property
+    def reports_dir(self) -> Path:
+        return Path(self.reports)
+
+    @property
+    def train_summary(self) -> Path:
+        return Path(self.models) / "train_summary.json"
+
 
 @dataclass(frozen=True)
 class DataParams:
@@ -81,6 +105,34 @@ class FeatureParams:
     engine: Literal["duckdb", "spark"]
     window_days: int  # the trailing window (and the first-N-days block)
     recent_days: int  # the recent part of it (trends, tickets_30)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int
+    kinds: tuple[str, ...]  # which observation points the model learns from
+    test_days: int  # newest slice, counted back from the last labelled date
+    calibration_days: int  # the slice before it: calibration and early stopping
+    calibration: Literal["isotonic", "sigmoid"]
+    oof_folds: int  # time folds for the production model's calibrator
+    rounds: int
+    early_stopping: int
+    lgbm: dict[str, Any]  # handed to lightgbm.train untouched (seed and determinism added)
+    logistic_c: float
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    resamples: int  # customer bootstrap resamples for the intervals
+    seed: int
+    shap_sample: int  # points whose contributions the SHAP summary shows
+    top_features: int  # churn rate by decile for this many top features
+
+
+@dataclass(frozen=True)
+class MlflowParams:
+    experiment: str
+    model_name: str
 
 
 @dataclass(frozen=True)
@@ -171,6 +223,9 @@ class Params:
     simulate: SimulateParams
     labels: LabelParams
     features: FeatureParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    mlflow: MlflowParams
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:
@@ -205,6 +260,8 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if hint in (int, str, bool) and type(value) is hint:
+        return value
+    if hint is Any:
         return value
     raise ParamsError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
 

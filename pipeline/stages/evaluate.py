@@ -1,0 +1,113 @@
+"""Stage `evaluate`: out-of-time metrics with customer-bootstrap intervals, and the plots.
+
+Writes `reports/metrics.json` (DVC metrics; `register` logs the same numbers to MLflow) and
+`reports/plots/<name>.png` with the CSV behind each picture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from models import plots
+from models.classifier import ChurnClassifier
+from models.evaluation import evaluate, paired_difference
+from models.training import MODELS
+from pipeline import io
+from pipeline.params import EvaluateParams, Paths
+
+SUBSETS = ("all", "young", "early_life", "ongoing")
+
+
+def _metrics(frame: pd.DataFrame, column: str, p: EvaluateParams) -> dict:
+    out = {}
+    for subset in SUBSETS:
+        rows = frame if subset == "all" else frame[frame["kind"] == subset]
+        if rows["label"].nunique() < 2:
+            continue
+        out[subset] = evaluate(rows["label"].to_numpy(), rows[column].to_numpy(),
+                               rows["customer_id"].to_numpy(), resamples=p.resamples,
+                               seed=p.seed)
+    return out
+
+
+def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> dict:
+    pred = pd.read_parquet(paths.predictions)
+    summary = io.read_json(paths.train_summary)
+    log(f"metrics on {len(pred):,} test points, {p.resamples} customer resamples")
+    metrics: dict = {"split": summary, "test": {}}
+    for model in MODELS:
+        metrics["test"][model] = _metrics(pred, f"p_{model}", p)
+    metrics["test"]["lightgbm_uncalibrated"] = _metrics(pred, "p_lightgbm_raw", p)
+    y, cust = pred["label"].to_numpy(), pred["customer_id"].to_numpy()
+    metrics["lightgbm_minus_l1_logistic"] = {
+        m: paired_difference(y, pred["p_lightgbm"].to_numpy(), pred["p_l1_logistic"].to_numpy(),
+                             cust, metric=m, resamples=p.resamples, seed=p.seed)
+        for m in ("roc_auc", "pr_auc", "brier")
+    }
+    with_truth = pred[pred["truth"].notna()]
+    if len(with_truth):
+        metrics["oracle"] = _metrics(with_truth, "truth", p)
+        same_rows = _metrics(with_truth, "p_lightgbm", p)
+        metrics["lightgbm_minus_oracle"] = {
+            subset: {m: same_rows[subset][m]["value"] - metrics["oracle"][subset][m]["value"]
+                     for m in ("roc_auc", "pr_auc", "brier", "ece")}
+            for subset in metrics["oracle"]
+        }
+    io.write_json(metrics, paths.reports_dir / "metrics.json")
+
+    log("plots")
+    model = ChurnClassifier.load(paths.split_model)
+    table = pd.read_parquet(paths.features)
+    test = pred[["customer_id", "t"]].merge(table, on=["customer_id", "t"], how="left")
+    scores = {m: pred[f"p_{m}"].to_numpy() for m in MODELS}
+    if len(with_truth):
+        scores_truth = {"oracle": pred["truth"].fillna(pred["p_lightgbm"]).to_numpy()}
+    else:
+        scores_truth = {}
+    out = paths.reports_dir / "plots"
+    gain = pd.Series(model.booster.feature_importance("gain"), index=model.contract.features)
+    sample = test.sample(n=min(p.shap_sample, len(test)), random_state=p.seed)
+    contrib = model.contributions(sample)
+    top = list(gain.sort_values(ascending=False).index[: p.top_features])
+    figures = {
+        "roc": plots.roc(y, scores | scores_truth),
+        "pr": plots.pr(y, scores | scores_truth),
+        "calibration": plots.calibration(y, {"lightgbm": scores["lightgbm"],
+                                             "l1_logistic": scores["l1_logistic"]}),
+        "gains": plots.cumulative_gains(y, scores | scores_truth),
+        "importance": plots.importance(gain, model.contract.families),
+        "shap": plots.shap_summary(contrib, sample),
+        "deciles": plots.deciles(test.assign(label=y), top),
+    }
+    for name, (fig, data) in figures.items():
+        with io.atomic_path(out / f"{name}.png") as tmp:
+            fig.savefig(tmp, format="png", metadata={"Software": None})
+        with io.atomic_path(out / f"{name}.csv") as tmp:
+            data.to_csv(tmp, index=False, float_format="%.6g")
+    return metrics
+
+
+def headline(metrics: dict) -> list[tuple[str, str]]:
+    """The lines a person reads first: per model, AUC with its interval, ECE, lift."""
+    rows = []
+    for model, subsets in metrics["test"].items():
+        m = subsets.get("all")
+        if not m:
+            continue
+        auc = m["roc_auc"]
+        rows.append((model, f"AUC {auc['value']:.3f} [{auc.get('lo', np.nan):.3f}, "
+                            f"{auc.get('hi', np.nan):.3f}]  ECE {m['ece']['value']:.4f}  "
+                            f"Brier {m['brier']['value']:.4f}  lift@10 "
+                            f"{m['lift_at_10']['value']:.2f}"))
+    if "oracle" in metrics:
+        o = metrics["oracle"]["all"]
+        rows.append(("oracle (truth)", f"AUC {o['roc_auc']['value']:.3f}  "
+                                       f"ECE {o['ece']['value']:.4f}"))
+        gap = metrics["lightgbm_minus_oracle"]["all"]["roc_auc"]
+        rows.append(("lightgbm - oracle", f"AUC {gap:+.3f}"))
+    d = metrics["lightgbm_minus_l1_logistic"]["roc_auc"]
+    rows.append(("lightgbm - l1_logistic", f"AUC {d['value']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}]"))
+    return rows
