@@ -191,6 +191,90 @@ def features(
 
 
 @app.command()
+def train(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Fit out of time (base rate, L1 logistic, LightGBM + calibration), refit for production."""
+    from models.splits import SplitError
+    from pipeline.stages import train as stage
+
+    p = _load(params)
+    try:
+        with console.status("train") as status:
+            r = stage.run(p.train, p.labels, p.paths, log=lambda m: _step(status, "train", m))
+    except (SplitError, FileNotFoundError) as err:
+        _fail(str(err))
+    s = r.summary
+    console.print(
+        f"models -> {p.paths.models}: split model (test metrics) and production model "
+        f"(refit on {s['points']['all_labelled']:,} points, {s['best_iteration']} rounds, "
+        f"{s['calibration']['method']} calibration from {s['calibration']['oof_points']:,} "
+        f"out-of-fold points).\nslices: train {s['points']['train']:,} / calibration "
+        f"{s['points']['calibration']:,} / test {s['points']['test']:,} "
+        f"({s['points']['purged']:,} purged); test from {s['boundaries']['test_start']}."
+    )
+
+
+@app.command()
+def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Out-of-time metrics with customer-bootstrap intervals, and the plots."""
+    from pipeline.stages import evaluate as stage
+
+    p = _load(params)
+    try:
+        with console.status("evaluate") as status:
+            metrics = stage.run(p.evaluate, p.paths, log=lambda m: _step(status, "evaluate", m))
+    except FileNotFoundError as err:
+        _fail(f"{err}: run `churn train` first")
+    table = Table(title=f"test slice from {metrics['split']['boundaries']['test_start']} "
+                        f"({metrics['split']['points']['test']:,} points)")
+    table.add_column("model")
+    table.add_column("metrics (95 % customer-bootstrap interval)")
+    for name, text in stage.headline(metrics):
+        table.add_row(name, text)
+    console.print(table)
+    console.print(f"{p.paths.reports}/metrics.json, plots in {p.paths.reports}/plots/")
+
+
+@app.command()
+def register(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Log the trained model to MLflow, register it, and apply the champion rule."""
+    from pipeline import tracking
+    from pipeline.stages import register as stage
+
+    p = _load(params)
+    uri = tracking.resolve_uri()
+    try:
+        with console.status(f"register in {uri}") as status:
+            s = stage.run(p, uri, log=lambda m: _step(status, "register", m))
+    except tracking.TrackingError as err:
+        _fail(str(err))
+    console.print(
+        f"MLflow {uri}: run {s.run_id}, model {p.mlflow.model_name} version {s.version} "
+        f"is '{stage.CHALLENGER}'. Champion: "
+        f"{'moved to this version' if s.decision.promote else 'unchanged'} ({s.decision.reason})."
+    )
+
+
+@app.command()
+def promote(version: str, params: ParamsOpt = Path("params.yaml")) -> None:
+    """Make a registered model version the champion by hand."""
+    from mlflow.exceptions import MlflowException
+
+    from pipeline import tracking
+    from pipeline.stages import register as stage
+
+    p = _load(params)
+    try:
+        console.print(stage.promote(p, tracking.resolve_uri(), version))
+    except (tracking.TrackingError, MlflowException) as err:
+        _fail(str(err).splitlines()[0])
+
+
+def _step(status, stage: str, message: str) -> None:
+    status.update(f"{stage}: {message}")
+    console.log(message)
+
+
+@app.command()
 def contract(
     out: Annotated[Path, typer.Option(help="Where to write the contract page.")] = Path(
         "docs/contract.md"),

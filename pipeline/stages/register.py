@@ -1,0 +1,171 @@
+"""Stage `register`: one MLflow run per trained model, the registry, and the champion rule.
+
+Its own stage because DVC's run cache can skip `train`, and a skipped stage logs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import models
+from models.classifier import ChurnClassifier
+from models.evaluation import batch_metrics
+from models.registry import Decision, decide
+from pipeline import io, tracking
+from pipeline.params import Params, json_ready
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass
+class RegisterSummary:
+    run_id: str
+    version: str
+    decision: Decision
+    uri: str
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, float]:
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out |= _flatten(value, name + ".")
+        elif isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
+            out[name] = float(value)
+    return out
+
+
+def _requirements() -> list[str]:
+    import lightgbm
+    import mlflow
+    import sklearn
+
+    return [f"mlflow=={mlflow.__version__}", f"lightgbm=={lightgbm.__version__}",
+            f"pandas=={pd.__version__}", f"numpy=={np.__version__}",
+            f"scikit-learn=={sklearn.__version__}"]
+
+
+def _auc(model: ChurnClassifier, frame: pd.DataFrame) -> float:
+    p = model.predict_proba(frame)
+    return float(batch_metrics(frame["label"].to_numpy(), p, np.ones((1, len(frame))))
+                 ["roc_auc"][0])
+
+
+# MLflow's advice for other people's models: our integer columns are category codes that are
+# never missing, and the dataset source is a plain path.
+QUIET = (
+    "Hint: Inferred schema contains integer column",
+    "The specified dataset source can be interpreted in multiple ways",
+)
+
+
+def run(params: Params, uri: str, log: Callable[[str], None] = print) -> RegisterSummary:
+    with warnings.catch_warnings():
+        for message in QUIET:
+            warnings.filterwarnings("ignore", message=message)
+        return _run(params, uri, log)
+
+
+def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummary:
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    from models.pyfunc import load
+
+    paths, name = params.paths, params.mlflow.model_name
+    tracking.setup(uri, params.mlflow.experiment)
+    client = MlflowClient()
+    model = ChurnClassifier.load(paths.model)
+    split_model = ChurnClassifier.load(paths.split_model)
+    metrics = io.read_json(paths.reports_dir / "metrics.json")
+    pred = pd.read_parquet(paths.predictions)
+    table = pd.read_parquet(paths.features)
+    test = pred[["customer_id", "t", "label"]].merge(
+        table.drop(columns=["label"]), on=["customer_id", "t"], how="left")
+    example = test[list(model.contract.features)].head(5)
+    experiment = os.environ.get("DVC_EXP_NAME")
+    tags = tracking.git_state() | {"dvc_exp_name": experiment or "",
+                                   "dvc_stage": os.environ.get("DVC_STAGE", "register")}
+
+    with mlflow.start_run(run_name="train", tags=tags) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in _flatten_params(params).items()})
+        mlflow.log_metrics(_flatten(metrics))
+        mlflow.log_dict(metrics, "metrics.json")
+        plots = paths.reports_dir / "plots"
+        if plots.exists():
+            mlflow.log_artifacts(str(plots), "plots")
+        mlflow.log_artifacts(str(paths.split_model), "split_model")
+        for path, context in ((paths.features, "training"), (paths.observations, "labels")):
+            ds = mlflow.data.from_pandas(
+                table.head(1000) if path == paths.features else pd.read_parquet(path).head(1000),
+                source=str(path), name=path.stem)
+            mlflow.log_input(ds, context=context, tags={"dvc_md5": tracking.md5(path),
+                                                         "rows": str(len(table))})
+        package = Path(models.__file__).parent
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(package / "pyfunc_model.py"),
+            artifacts={"model": str(paths.model)},
+            code_paths=[str(package)], pip_requirements=_requirements(),
+            signature=infer_signature(example, model.predict_proba(example)),
+            input_example=example, registered_model_name=name,
+        )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(name, CHALLENGER, version)
+
+        try:
+            current = client.get_model_version_by_alias(name, CHAMPION)
+        except mlflow.exceptions.MlflowException:
+            current = None
+        new_auc = metrics["test"]["lightgbm"]["all"]["roc_auc"]["value"]
+        champion_auc, same = None, False
+        if current is not None and not experiment:
+            # like for like: the champion's out-of-time model, re-scored on the new test slice
+            # (its production refit may have trained on these very points)
+            champion = load(f"models:/{name}@{CHAMPION}")
+            same = champion.contract.same_as(model.contract)
+            if same:
+                champion_split = ChurnClassifier.load(Path(mlflow.artifacts.download_artifacts(
+                    run_id=current.run_id, artifact_path="split_model")))
+                champion_auc = _auc(champion_split, test)
+                new_auc = _auc(split_model, test)
+        decision = decide(has_champion=current is not None, experiment=experiment,
+                          same_contract=same, new_auc=new_auc, champion_auc=champion_auc)
+        if decision.promote:
+            client.set_registered_model_alias(name, CHAMPION, version)
+        mlflow.set_tags({"champion_decision": decision.reason,
+                         "champion_moved": str(decision.promote),
+                         "previous_champion": current.version if current else ""})
+        mlflow.log_metrics({"registry.new_test_auc": new_auc} | (
+            {"registry.champion_test_auc": champion_auc} if champion_auc is not None else {}))
+        client.set_model_version_tag(name, version, "champion_decision", decision.reason)
+    log(f"run {run.info.run_id}: {name} version {version} -> {CHALLENGER}; {decision.reason}")
+    return RegisterSummary(run.info.run_id, version, decision, uri)
+
+
+def _flatten_params(params: Params) -> dict:
+    wanted = {"train": params.train, "labels": params.labels, "features": params.features,
+              "evaluate": params.evaluate}
+    return {f"{section}.{k}": v for section, obj in wanted.items()
+            for k, v in json_ready(dataclasses.asdict(obj)).items()}
+
+
+def promote(params: Params, uri: str, version: str) -> str:
+    from mlflow import MlflowClient
+
+    tracking.setup(uri, params.mlflow.experiment)
+    client = MlflowClient()
+    name = params.mlflow.model_name
+    client.get_model_version(name, version)  # fails loudly if it does not exist
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, "champion_decision", "promoted by hand")
+    return f"{name} version {version} is now {CHAMPION}"

@@ -1,0 +1,98 @@
+"""Where MLflow runs go: the project's SQLite store by default, a team server when asked.
+
+Nothing happens at import time; the CLI resolves the URI once and hands it down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class TrackingError(RuntimeError):
+    pass
+
+
+def project_root() -> Path:
+    """DVC sets DVC_ROOT for every stage (the parent repo, even for queued experiments)."""
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def resolve_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def artifact_root() -> str:
+    return (project_root() / "mlartifacts").as_uri()
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, naming the URI, when a tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout)  # noqa: S310
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise TrackingError(
+            f"MLflow server {uri} did not answer ({err}). Start it, fix MLFLOW_TRACKING_URI, "
+            f"or unset it to use the project's local store ({project_root() / 'mlflow.db'})."
+        ) from None
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Serialise the first creation and migration of a SQLite store across processes."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_suffix(db.suffix + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def setup(uri: str, experiment: str) -> str:
+    """Point MLflow at `uri`, create the store and experiment once; return the experiment id."""
+    import mlflow
+
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    with store_lock(uri):
+        found = mlflow.get_experiment_by_name(experiment)
+        exp_id = found.experiment_id if found else mlflow.create_experiment(
+            experiment, artifact_location=artifact_root())
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def git_state() -> dict[str, str]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    return {"git_commit": git("rev-parse", "HEAD") or "unknown",
+            "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no")))}
+
+
+def md5(path: Path) -> str:
+    """The file's md5, as DVC records it in dvc.lock."""
+    h = hashlib.md5()  # noqa: S324 - a content hash, as DVC uses it
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
