@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from tests.pipeline.helpers import ROOT, write_params
 
@@ -29,8 +31,11 @@ def repo(tmp_path_factory) -> Path:
     for pkg in ("pipeline", "features", "models"):
         shutil.copytree(ROOT / pkg, repo / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copy(ROOT / ".dvcignore", repo / ".dvcignore")
     shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
-    write_params(repo, simulate={"customers": 300, "days": 300})
+    write_params(repo, simulate={"customers": 500, "days": 600},
+                 train={"test_days": 90, "calibration_days": 100, "oof_folds": 3},
+                 evaluate={"resamples": 50, "shap_sample": 300})
     git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
     _run(["git", "init", "-q"], repo)
     _run([sys.executable, "-m", "dvc", "init", "-q"], repo)
@@ -39,22 +44,32 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
+STAGES = ("simulate", "ingest", "observe", "features", "train", "evaluate", "register")
+
+
 def test_repro_builds_then_is_a_no_op(repo):
     first = _run([sys.executable, "-m", "dvc", "repro"], repo)
-    assert "Running stage 'simulate'" in first.stdout
-    assert "Running stage 'ingest'" in first.stdout
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in first.stdout
     assert (repo / "data" / "interim" / "_manifest.json").exists()
-    assert (repo / "data" / "interim" / "usage.parquet").exists()
+    assert (repo / "data" / "processed" / "features.parquet").exists()
+    metrics = json.loads((repo / "reports" / "metrics.json").read_text())
+    assert metrics["test"]["lightgbm"]["all"]["roc_auc"]["value"] > 0.6
+    # register wrote to the project's own MLflow store (DVC_ROOT), champion set
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
     lock = (repo / "dvc.lock").read_bytes()
     second = _run([sys.executable, "-m", "dvc", "repro"], repo)
     assert "Running stage" not in second.stdout
     assert (repo / "dvc.lock").read_bytes() == lock
+    shown = _run([sys.executable, "-m", "dvc", "metrics", "show"], repo)
+    assert "test.lightgbm.all.roc_auc.value" in shown.stdout
 
 
 def test_repro_from_scratch_gives_the_same_lock(repo):
     """Same data + params = same bytes: a clean rebuild reproduces dvc.lock exactly."""
     lock = (repo / "dvc.lock").read_bytes()
-    for out in ("data/sim", "data/interim", "data/quarantine"):
+    for out in ("data", "reports"):
         shutil.rmtree(repo / out)
     _run([sys.executable, "-m", "dvc", "repro", "--force"], repo)
     assert (repo / "dvc.lock").read_bytes() == lock
