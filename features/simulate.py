@@ -8,7 +8,8 @@ drives how regularly they send messages, how much credit they top up, how often 
 complain, refer friends and what they answer in NPS surveys; the problems drive billing and
 delivery tickets and spoil NPS. At each renewal the customer leaves with probability
 `churn_probability(...)` of the hidden state the day before: low engagement, open problems,
-early tenure (onboarding), plan and channel raise it, having been referred lowers it, and a
+early tenure (onboarding), plan and channel raise it; having been referred, and having referred
+someone (seed 003: a customer who recommends the product is unlikely to leave), lower it; a
 noise floor keeps the problem honest.
 
 Truth (definitions.md): for every observation point the `labels` params define, and for the
@@ -43,6 +44,7 @@ FLUSH_DAYS = 32
 SECONDS_FROM, SECONDS_TO = 7 * 3600, 23 * 3600  # most sending happens 07:00-23:00
 
 NOT_YET, ACTIVE, CHURNED, GONE = 0, 1, 2, 3
+NEVER = np.iinfo(np.int64).max // 2
 
 
 class Sink(Protocol):
@@ -89,7 +91,8 @@ class _Rules:
             "delivery": (w.delivery_issue_start, w.delivery_issue_stay),
         }
 
-    def churn_probability(self, z, billing, delivery, tenure, plan, channel, referred):
+    def churn_probability(self, z, billing, delivery, tenure, plan, channel, referred, referrer):
+        """`referrer`: had referred someone before the period being renewed began."""
         w = self.w
         logit = (
             w.churn_intercept
@@ -100,6 +103,7 @@ class _Rules:
             + self.plan_logit[plan]
             + self.channel_logit[channel]
             + w.churn_referred * referred
+            + w.churn_referrer * referrer
         )
         return w.churn_noise_floor + (1.0 - w.churn_noise_floor) * _sigmoid(logit)
 
@@ -213,6 +217,7 @@ def simulate(
     settle = z + rng.normal(0.0, w.settle_shift_sd, n)  # where each customer's engagement heads
     size = np.exp(rng.normal(0.0, w.size_log_sd, n))
     referrer = np.full(n, -1, dtype=np.int64)
+    first_referral = np.full(n, NEVER, dtype=np.int64)  # the day of one's first referral made
 
     status = np.full(n, NOT_YET, dtype=np.int8)
     billing = np.zeros(n, dtype=bool)
@@ -267,11 +272,12 @@ def simulate(
         period_end[idx] = day + rules.plan_len[plan[idx]]
         next_nps[idx] = day + w.nps_first_day
 
-    def snapshot(day: int, idx: np.ndarray, kind: np.ndarray) -> None:
+    def snapshot(day: int, idx: np.ndarray, kind: np.ndarray, kappa: float) -> None:
+        known = np.where(first_referral[idx] < day, first_referral[idx], NEVER)
         truth = _truth(rules, truth_rng, truth_samples, day, labels.horizon_days, z[idx],
-                       settle[idx],
-                       billing[idx], delivery[idx], period_end[idx], run_start[idx], plan[idx],
-                       channel[idx], referrer[idx] >= 0)
+                       settle[idx], billing[idx], delivery[idx], period_start[idx],
+                       period_end[idx], run_start[idx], plan[idx], channel[idx],
+                       referrer[idx] >= 0, known, kappa)
         truth_parts.append((idx, np.full(len(idx), day), kind, truth))
 
     for day in range(days):
@@ -283,7 +289,8 @@ def simulate(
         if len(due):
             p = rules.churn_probability(z[due], billing[due], delivery[due],
                                         day - run_start[due], plan[due], channel[due],
-                                        referrer[due] >= 0)
+                                        referrer[due] >= 0,
+                                        first_referral[due] < period_start[due])
             churn = rng.random(len(due)) < p
             cancel = rng.random(len(due)) < w.cancel_share
             outcome = np.where(churn, np.where(cancel, 1, 2), 0)  # renewed, cancelled, lapsed
@@ -307,16 +314,20 @@ def simulate(
 
         # 3. sign-ups; some arrive through an active customer's referral link
         new = np.arange(first_of_day[day], hi)
+        pool = np.flatnonzero(status[:hi] == ACTIVE)
+        rate = w.referral_per_day * np.exp(w.referral_engagement_slope * z[pool])
+        # referred share = referral pressure / (referral pressure + the day's organic pull),
+        # both proportional to the size of the business, so the world is scale-free; a
+        # customer's expected referrals a day are rate * kappa
+        pressure = rate.sum()
+        kappa = expected_arrivals[day] / (pressure + expected_arrivals[day])
         if len(new):
-            pool = np.flatnonzero(status[:hi] == ACTIVE)
-            rate = w.referral_per_day * np.exp(w.referral_engagement_slope * z[pool])
-            # referred share = referral pressure / (referral pressure + the day's organic pull),
-            # both proportional to the size of the business, so the world is scale-free
-            pressure = rate.sum()
-            m = int(rng.binomial(len(new), pressure / (pressure + expected_arrivals[day])))
+            m = int(rng.binomial(len(new), 1.0 - kappa))
             if m:
                 chosen = rng.choice(len(new), size=m, replace=False)
-                referrer[new[chosen]] = pool[rng.choice(len(pool), size=m, p=rate / rate.sum())]
+                who = pool[rng.choice(len(pool), size=m, p=rate / pressure)]
+                referrer[new[chosen]] = who
+                first_referral[who] = np.minimum(first_referral[who], day)
                 channel[new[chosen]] = referral_channel
             start_run(new, day)
 
@@ -327,7 +338,7 @@ def simulate(
                          early_life_days=labels.early_life_days)
         on_grid = kind != NONE
         if on_grid.any():
-            snapshot(day, act[on_grid], kind[on_grid])
+            snapshot(day, act[on_grid], kind[on_grid], kappa)
 
         # 5. the hidden state moves one day
         live = np.flatnonzero(status[:hi] != GONE)
@@ -348,7 +359,7 @@ def simulate(
 
     # the export is taken at day `days`: the scoring points, open periods, the customers
     act = np.flatnonzero(status == ACTIVE)
-    snapshot(days, act, np.full(len(act), SCORING, dtype=np.int8))
+    snapshot(days, act, np.full(len(act), SCORING, dtype=np.int8), kappa)
     periods.append((act, period_start[act], period_end[act], plan[act], np.full(len(act), 3)))
     summary_periods = _write_subscriptions(periods, rules, w, days, t0, ids, sink)
     codes = np.char.add("R", _codes(rng.choice(32**6, n, replace=False), 6, "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"))
@@ -444,12 +455,14 @@ def _first_per_group(who: np.ndarray, secs: np.ndarray, groups: np.ndarray) -> n
     return s_sorted[pos]
 
 
-def _truth(rules, rng, samples, day, horizon, z0, settle, billing0, delivery0, period_end,
-           run_start, plan, channel, referred) -> np.ndarray:
+def _truth(rules, rng, samples, day, horizon, z0, settle, billing0, delivery0, period_start,
+           period_end, run_start, plan, channel, referred, first_referral, kappa) -> np.ndarray:
     """P(a renewal in [day, day + horizon) is refused | hidden state at the start of `day`).
 
-    Re-simulates only what the decisions depend on (engagement, problems, plan) from renewal
-    to renewal; the decision coin itself is integrated out (survival = product of 1 - p).
+    Re-simulates only what the decisions depend on (engagement, problems, plan, a first
+    referral) from renewal to renewal; the decision coin itself is integrated out (survival =
+    product of 1 - p). A first referral still to come is drawn at today's referral rate, the
+    one approximation here (it matters only for a second renewal inside the horizon).
     The `samples` paths use stratified draws shared by all points of the day (each point's
     estimate stays unbiased, with far less noise and work than independent draws).
     """
@@ -470,6 +483,11 @@ def _truth(rules, rng, samples, day, horizon, z0, settle, billing0, delivery0, p
         pl = np.broadcast_to(plan[sl, None], shape).copy()
         ch, ref, rs = channel[sl, None], referred[sl, None], run_start[sl, None]
         r = np.broadcast_to(period_end[sl, None], shape).copy()
+        ps = np.broadcast_to(period_start[sl, None], shape).copy()
+        hazard = rules.w.referral_per_day * kappa * np.exp(
+            rules.w.referral_engagement_slope * z0[sl, None])
+        first_ref = np.where(first_referral[sl, None] < day, first_referral[sl, None],
+                             day + (-np.log(uniform()) / hazard))
         known = np.full(shape, day - 1)  # the last day whose state is known
         survive = np.ones(shape)
         while True:
@@ -480,10 +498,11 @@ def _truth(rules, rng, samples, day, horizon, z0, settle, billing0, delivery0, p
             z = np.where(due, rules.engagement_after(z, target, steps, rng.permutation(normal)), z)
             bill = np.where(due, rules.issue_after("billing", bill, steps, uniform()), bill)
             deliv = np.where(due, rules.issue_after("delivery", deliv, steps, uniform()), deliv)
-            p = rules.churn_probability(z, bill, deliv, r - rs, pl, ch, ref)
+            p = rules.churn_probability(z, bill, deliv, r - rs, pl, ch, ref, first_ref < ps)
             survive = np.where(due, survive * (1.0 - p), survive)
             pl = np.where(due, rules.next_plan(pl, z, uniform(), uniform()), pl)
             known = np.where(due, r - 1, known)
+            ps = np.where(due, r, ps)
             r = np.where(due, r + rules.plan_len[pl], r)
         out[sl] = 1.0 - survive.mean(axis=1)
     return out

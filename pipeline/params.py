@@ -193,6 +193,7 @@ class WorldParams:
     churn_onboarding: float
     onboarding_days: int
     churn_referred: float
+    churn_referrer: float
     churn_noise_floor: float
     cancel_share: float
     business_grace_days: int

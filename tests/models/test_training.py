@@ -1,0 +1,95 @@
+"""The trained model: calibrated, behaving the way the domain says, strict about its inputs."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.catalogue import CATEGORICAL, FEATURES
+from models import calibration
+from models.classifier import ChurnClassifier, ContractMismatch
+
+
+@pytest.fixture(scope="module")
+def test_points(built, trained):
+    pred = trained.predictions[["customer_id", "t"]]
+    table = pd.read_parquet(built.features)
+    return pred.merge(table, on=["customer_id", "t"])
+
+
+def test_outputs_and_summary(built, trained):
+    s = trained.summary
+    assert s["points"]["train"] > 5000 and s["points"]["test"] > 2000
+    assert s["boundaries"]["cal_start"] < s["boundaries"]["test_start"] <= s["boundaries"]["last"]
+    assert 1 <= s["best_iteration"] < 3000
+    for folder in (built.model, built.split_model):
+        assert {p.name for p in folder.iterdir()} == {"booster.txt", "calibrator.json",
+                                                      "contract.json"}
+    assert "run_id" not in (built.model / "contract.json").read_text()
+
+
+def test_calibration_lowers_brier_on_held_out_data(built):
+    """A model fitted on churn-enriched rows is overconfident; the calibrator, fitted on one
+    half of fresh rows, repairs the other half."""
+    table = pd.read_parquet(built.features)
+    data = table[table["label"].notna()].sort_values("t").reset_index(drop=True)
+    fit, fresh = data.iloc[: len(data) // 2], data.iloc[len(data) // 2:]
+    enriched = pd.concat([fit, fit[fit["label"] == 1], fit[fit["label"] == 1]])
+    booster = lgb.train({"objective": "binary", "verbosity": -1, "seed": 1, "num_threads": 2,
+                         "deterministic": True, "force_row_wise": True},
+                        lgb.Dataset(enriched[list(FEATURES)], enriched["label"],
+                                    categorical_feature=list(CATEGORICAL)), 100)
+    a, b = fresh.iloc[::2], fresh.iloc[1::2]
+    for method in ("isotonic", "sigmoid"):
+        cal = calibration.fit(booster.predict(a[list(FEATURES)]), a["label"], method)
+        raw = booster.predict(b[list(FEATURES)])
+        y = b["label"].to_numpy()
+        assert np.mean((cal(raw) - y) ** 2) < 0.9 * np.mean((raw - y) ** 2), method
+        restored = calibration.Calibrator.from_dict(cal.to_dict())
+        np.testing.assert_array_equal(restored(raw), cal(raw))
+
+
+def _shifted(frame, **changes):
+    out = frame.copy()
+    for col, fn in changes.items():
+        out[col] = fn(out[col]).astype("float64")
+    return out
+
+
+def test_directional_problem_tickets_and_fading_usage_raise_risk(trained, test_points):
+    model = trained.split_model
+    base = model.predict_proba(test_points)
+    complaints = _shifted(test_points, tickets_billing=lambda s: s + 3,
+                          tickets_problem_30=lambda s: s + 3, tickets_30=lambda s: s + 3,
+                          tickets_days_since_last=lambda s: s * 0 + 2)
+    assert model.predict_proba(complaints).mean() > base.mean() * 1.05
+    fading = _shifted(test_points, usage_recent_active_share=lambda s: s * 0.3,
+                      usage_trend=lambda s: s * 0 - 0.8,
+                      usage_active_share=lambda s: s * 0.6)
+    assert model.predict_proba(fading).mean() > base.mean() * 1.2
+
+
+def test_directional_a_referral_lowers_risk(trained, test_points):
+    model = trained.split_model
+    none = _shifted(test_points, referrals_ever=lambda s: s * 0, referrals_window=lambda s: s * 0)
+    one = _shifted(test_points, referrals_ever=lambda s: s * 0 + 1,
+                   referrals_window=lambda s: s * 0 + 1)
+    assert model.predict_proba(one).mean() < model.predict_proba(none).mean()
+
+
+def test_contract_mismatch_names_the_feature(trained, test_points, tmp_path):
+    model = trained.final_model
+    with pytest.raises(ContractMismatch, match="feature 'usage_trend' is missing"):
+        model.predict_proba(test_points.drop(columns=["usage_trend"]))
+    wrong = test_points.assign(plan_code=test_points["plan_code"].astype("float64"))
+    with pytest.raises(ContractMismatch, match="feature 'plan_code' has dtype float64"):
+        model.predict_proba(wrong)
+    with pytest.raises(ContractMismatch, match="feature 'plan_code' codes differ"):
+        model.contract.check_vocab({"plan_code": ["gold"],
+                                    "channel_code": model.contract.vocab["channel_code"]})
+    model.save(tmp_path / "m")
+    again = ChurnClassifier.load(tmp_path / "m")
+    np.testing.assert_array_equal(again.predict_proba(test_points),
+                                  model.predict_proba(test_points))
