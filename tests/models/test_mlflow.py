@@ -1,0 +1,87 @@
+"""A real MLflow store in a temp folder: one run per model, the registry, the champion rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from models.classifier import ChurnClassifier
+from models.pyfunc import load
+from pipeline import tracking
+from pipeline.stages import register
+
+
+@pytest.fixture
+def store(params, built, trained, mlflow_uri, tmp_path):
+    """The trained outputs in a folder of their own (tests may degrade a model there)."""
+    paths = dataclasses.replace(built, models=str(tmp_path / "models"),
+                                reports=str(tmp_path / "reports"))
+    shutil.copytree(built.models, paths.models)
+    shutil.copytree(built.reports, paths.reports)
+    return dataclasses.replace(params, paths=paths), mlflow_uri
+
+
+def test_run_has_params_metrics_plots_inputs_and_a_loadable_champion(store, trained, built):
+    params, uri = store
+    s = register.run(params, uri, log=lambda m: None)
+    client = MlflowClient(uri)
+    run = client.get_run(s.run_id)
+    assert run.data.params["train.seed"] == str(params.train.seed)
+    assert run.data.params["labels.horizon_days"] == str(params.labels.horizon_days)
+    assert 0.6 < run.data.metrics["test.lightgbm.all.roc_auc.value"] < 1
+    assert "test.l1_logistic.early_life.ece.value" in run.data.metrics
+    assert run.data.tags["git_commit"] and run.data.tags["champion_moved"] == "True"
+    plots = {f.path for f in client.list_artifacts(s.run_id, "plots")}
+    assert {"plots/roc.png", "plots/calibration.png", "plots/shap.png"} <= plots
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"features", "observations"}
+    md5 = {t.key: t.value for t in inputs["features"].tags}["dvc_md5"]
+    assert md5 == tracking.md5(built.features)
+    assert str(client.get_model_version_by_alias("churn", "challenger").version) == s.version
+    # the registered pyfunc gives exactly the in-memory model's probabilities
+    frame = pd.read_parquet(built.features).head(500)
+    x = frame[list(trained.final_model.contract.features)]
+    served = mlflow.pyfunc.load_model("models:/churn@champion").predict(x)
+    np.testing.assert_allclose(served, trained.final_model.predict_proba(frame), rtol=1e-12)
+    # and the booster is reachable for reason codes
+    contrib = load("models:/churn@champion").contributions(frame)
+    assert list(contrib.columns[-1:]) == ["bias"] and len(contrib) == 500
+
+
+def test_champion_moves_only_by_the_rule(store, monkeypatch):
+    params, uri = store
+    first = register.run(params, uri, log=lambda m: None)
+    assert first.decision.promote
+    # a worse model (one tree) with the same contract: registered, but not champion
+    split = ChurnClassifier.load(params.paths.split_model)
+    worse = ChurnClassifier(lgb.Booster(model_str=split.booster.model_to_string(num_iteration=1)),
+                            split.calibrator, split.contract)
+    shutil.rmtree(params.paths.split_model)
+    worse.save(params.paths.split_model)
+    second = register.run(params, uri, log=lambda m: None)
+    assert not second.decision.promote and "does not beat" in second.decision.reason
+    client = MlflowClient(uri)
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == first.version
+    assert str(client.get_model_version_by_alias("churn", "challenger").version) == second.version
+    # an experiment never moves it, even with a better model than the champion's
+    shutil.rmtree(params.paths.split_model)
+    split.save(params.paths.split_model)
+    monkeypatch.setenv("DVC_EXP_NAME", "brave-newt")
+    third = register.run(params, uri, log=lambda m: None)
+    assert not third.decision.promote and "brave-newt" in third.decision.reason
+    assert client.get_run(third.run_id).data.tags["dvc_exp_name"] == "brave-newt"
+    # a person can
+    register.promote(params, uri, second.version)
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == second.version
+
+
+def test_unreachable_server_fails_fast_naming_the_uri():
+    with pytest.raises(tracking.TrackingError, match=r"http://127\.0\.0\.1:9/.*local store"):
+        tracking.check_reachable("http://127.0.0.1:9/", timeout=2)
