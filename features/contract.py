@@ -156,4 +156,5 @@ RULES: dict[str, str] = {
     "period_overlap": "the period overlaps an earlier period of the same customer",
     "resolved_before_opened": "resolved_at is before opened_at",
     "customer_quarantined": "the row's customer was quarantined (see customers)",
+    "malformed_row": "the line cannot be split into the header's columns, or is blank",
 }

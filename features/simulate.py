@@ -362,7 +362,8 @@ def simulate(
     snapshot(days, act, np.full(len(act), SCORING, dtype=np.int8), kappa)
     periods.append((act, period_start[act], period_end[act], plan[act], np.full(len(act), 3)))
     summary_periods = _write_subscriptions(periods, rules, w, days, t0, ids, sink)
-    codes = np.char.add("R", _codes(rng.choice(32**6, n, replace=False), 6, "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"))
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: codes people type
+    codes = np.char.add("R", _codes(rng.choice(32**6, n, replace=False), 6, alphabet))
     channel_names = np.array([c.name for c in w.channels] + ["referral"], dtype=object)
     sink.append("customers", pa.table({
         "customer_id": ids(np.arange(n)),

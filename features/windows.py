@@ -18,6 +18,7 @@ from ibis import _
 
 from features.catalogue import CATALOGUE, CATEGORICAL, FEATURES, TOPICS
 
+
 @dataclass(frozen=True)
 class Spec:
     """The windows, in days: trailing window, the recent part of it, the label horizon."""

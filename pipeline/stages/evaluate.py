@@ -63,10 +63,9 @@ def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> 
     table = pd.read_parquet(paths.features)
     test = pred[["customer_id", "t"]].merge(table, on=["customer_id", "t"], how="left")
     scores = {m: pred[f"p_{m}"].to_numpy() for m in MODELS}
-    if len(with_truth):
-        scores_truth = {"oracle": pred["truth"].fillna(pred["p_lightgbm"]).to_numpy()}
-    else:
-        scores_truth = {}
+    # the oracle curve where the simulator's truth exists (own exports have none)
+    scores_truth = ({"oracle": pred["truth"].fillna(pred["p_lightgbm"]).to_numpy()}
+                    if len(with_truth) else {})
     out = paths.reports_dir / "plots"
     gain = pd.Series(model.booster.feature_importance("gain"), index=model.contract.features)
     sample = test.sample(n=min(p.shap_sample, len(test)), random_state=p.seed)
