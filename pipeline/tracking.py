@@ -68,7 +68,6 @@ def setup(uri: str, experiment: str) -> str:
 
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     with store_lock(uri):
         found = mlflow.get_experiment_by_name(experiment)
         exp_id = found.experiment_id if found else mlflow.create_experiment(

@@ -18,8 +18,11 @@ pytestmark = pytest.mark.slow
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               DVC_NO_ANALYTICS="1")
+    # the project's own default store: nothing inherited from other tests or the shell
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_ROOT")}
+    env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1"}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
     return result
@@ -56,7 +59,8 @@ def test_repro_builds_then_is_a_no_op(repo):
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
     assert metrics["test"]["lightgbm"]["all"]["roc_auc"]["value"] > 0.6
     # register wrote to the project's own MLflow store (DVC_ROOT), champion set
-    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    store = f"sqlite:///{repo / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
     lock = (repo / "dvc.lock").read_bytes()
     second = _run([sys.executable, "-m", "dvc", "repro"], repo)
