@@ -110,12 +110,9 @@ def ingest(
         except ValueError:
             _fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)")
     raw_dir = raw if raw is not None else Path(p.paths.raw)
-    try:
-        with console.status("ingest") as status:
-            report = stage.run(p.data, p.paths, raw_dir, day,
-                               progress=lambda msg: status.update(f"ingest: {msg}"))
-    except ContractError as err:
-        _fail(f"{err}\nNothing was written; the previous outputs are unchanged.")
+    report = _stage("ingest", lambda log: stage.run(p.data, p.paths, raw_dir, day, progress=log),
+                    errors=(ContractError,),
+                    hint="Nothing was written; the previous outputs are unchanged.")
     table = Table(title=f"ingest {raw_dir} -> {p.paths.interim} (as of {report.as_of})")
     for col in ("table", "file", "rows in", "kept", "quarantined", "rules", "ignored columns"):
         table.add_column(col, justify="right" if col in ("rows in", "kept", "quarantined") else "left")
@@ -139,11 +136,8 @@ def observe(params: ParamsOpt = Path("params.yaml")) -> None:
 
     p = _load(params)
     truth = p.paths.sim_truth / "truth.parquet" if p.paths.raw_is_simulated else None
-    try:
-        with console.status("observe"):
-            s = stage.run(p.labels, p.paths, truth)
-    except tables.MissingInputError as err:
-        _fail(str(err))
+    s = _stage("observe", lambda log: stage.run(p.labels, p.paths, truth),
+               errors=(tables.MissingInputError,))
     table = Table(title=f"observations -> {p.paths.observations} (as of {s.as_of})")
     for col in ("kind", "points", "labelled", "churn rate", "with truth"):
         table.add_column(col, justify="left" if col == "kind" else "right")
@@ -178,11 +172,8 @@ def features(
         return
     p = _load(params)
     feat = p.features if engine is None else dataclasses.replace(p.features, engine=engine)
-    try:
-        with console.status(f"features on {feat.engine}"):
-            s = stage.run(feat, p.labels, p.paths)
-    except (tables.MissingInputError, NotImplementedError) as err:
-        _fail(str(err))
+    s = _stage(f"features on {feat.engine}", lambda log: stage.run(feat, p.labels, p.paths),
+               errors=(tables.MissingInputError, NotImplementedError))
     console.print(
         f"features -> {p.paths.features}: {s.rows:,} points x {s.features} features on "
         f"{s.engine}; plans {s.vocab['plan_code']}, channels {s.vocab['channel_code']}. "
@@ -197,11 +188,8 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
     from pipeline.stages import train as stage
 
     p = _load(params)
-    try:
-        with console.status("train") as status:
-            r = stage.run(p.train, p.labels, p.paths, log=lambda m: _step(status, "train", m))
-    except (SplitError, FileNotFoundError) as err:
-        _fail(str(err))
+    r = _stage("train", lambda log: stage.run(p.train, p.labels, p.paths, log=log),
+               errors=(SplitError, FileNotFoundError))
     s = r.summary
     console.print(
         f"models -> {p.paths.models}: split model (test metrics) and production model "
@@ -219,11 +207,8 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
     from pipeline.stages import evaluate as stage
 
     p = _load(params)
-    try:
-        with console.status("evaluate") as status:
-            metrics = stage.run(p.evaluate, p.paths, log=lambda m: _step(status, "evaluate", m))
-    except FileNotFoundError as err:
-        _fail(f"{err}: run `churn train` first")
+    metrics = _stage("evaluate", lambda log: stage.run(p.evaluate, p.paths, log=log),
+                     errors=(FileNotFoundError,), hint="Run `churn train` first.")
     table = Table(title=f"test slice from {metrics['split']['boundaries']['test_start']} "
                         f"({metrics['split']['points']['test']:,} points)")
     table.add_column("model")
@@ -242,11 +227,8 @@ def register(params: ParamsOpt = Path("params.yaml")) -> None:
 
     p = _load(params)
     uri = tracking.resolve_uri()
-    try:
-        with console.status(f"register in {uri}") as status:
-            s = stage.run(p, uri, log=lambda m: _step(status, "register", m))
-    except tracking.TrackingError as err:
-        _fail(str(err))
+    s = _stage(f"register in {uri}", lambda log: stage.run(p, uri, log=log),
+               errors=(tracking.TrackingError,))
     console.print(
         f"MLflow {uri}: run {s.run_id}, model {p.mlflow.model_name} version {s.version} "
         f"is '{stage.CHALLENGER}'. Champion: "
@@ -269,9 +251,18 @@ def promote(version: str, params: ParamsOpt = Path("params.yaml")) -> None:
         _fail(str(err).splitlines()[0])
 
 
-def _step(status, stage: str, message: str) -> None:
-    status.update(f"{stage}: {message}")
-    console.log(message)
+def _stage(title: str, work, errors: tuple[type[Exception], ...] = (), hint: str = ""):
+    """Run a stage under a status line that shows its steps; its known errors end the command
+    with a message and exit code 2, never a traceback."""
+    try:
+        with console.status(title) as status:
+            def log(message: str) -> None:
+                status.update(f"{title}: {message}")
+                console.log(message)
+
+            return work(log)
+    except errors as err:
+        _fail(f"{err}\n{hint}" if hint else str(err))
 
 
 @app.command()
