@@ -70,9 +70,18 @@ def _frame(points: ir.Table, customers: ir.Table, vocab: Vocab, spec: Spec) -> i
     return f.join(c, "pid")
 
 
-def _usage_daily(usage: ir.Table) -> ir.Table:
-    """Messages and batches per customer and day, with the customer's previous active day."""
-    daily = usage.mutate(day=_day(usage.ts)).group_by([_.customer_id, _.day]).aggregate(
+def _usage_daily(usage: ir.Table, points: ir.Table) -> ir.Table:
+    """Messages and batches per customer and day, with the customer's previous active day.
+
+    Only the days some point can see are read: from the earliest run start to the latest `t`
+    of each customer's points (a cheap timestamp range join), so the work follows the points
+    asked for, not the size of the event log.
+    """
+    span = points.group_by(cid=points.customer_id).aggregate(
+        lo=points.run_start.min().cast("timestamp"), hi=points.t.max().cast("timestamp"))
+    seen = usage.join(span, [usage.customer_id == span.cid, usage.ts >= span.lo,
+                             usage.ts < span.hi]).select("customer_id", "ts", "messages")
+    daily = seen.mutate(day=_day(seen.ts)).group_by([_.customer_id, _.day]).aggregate(
         msgs=_.messages.sum(), batches=_.count()
     )
     prev = daily.day.lag().over(ibis.window(group_by=daily.customer_id, order_by=daily.day))
@@ -167,7 +176,7 @@ def _subscription(frame: ir.Table, subs: ir.Table, vocab: Vocab, horizon: int) -
 def build(points: ir.Table, tables: dict[str, ir.Table], *, vocab: Vocab, spec: Spec) -> ir.Table:
     """The feature table: the points' own columns, then every catalogue feature in order."""
     frame = _frame(points, tables["customers"], vocab, spec)
-    daily = _usage_daily(tables["usage"])
+    daily = _usage_daily(tables["usage"], points)
     usage = _usage_window(frame, daily, "w0", "td", "u_", spec.recent_days)
     charges = _charges_window(frame, tables["charges"], "w0", "td", "c_")
     families = [usage, charges, _tickets(frame, tables["tickets"], spec.recent_days),
