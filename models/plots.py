@@ -22,62 +22,71 @@ def _fig(width: float = 6.0, height: float = 4.5):
     return fig, fig.add_subplot()
 
 
-def roc(y: np.ndarray, scores: dict[str, np.ndarray]):
+def _thin(frame: pd.DataFrame, points: int = 400) -> pd.DataFrame:
+    keep = np.unique(np.linspace(0, len(frame) - 1, min(len(frame), points)).astype(int))
+    return frame.iloc[keep]
+
+
+def _roc_table(y, p) -> pd.DataFrame:
+    fpr, tpr, _ = roc_curve(y, p)
+    return _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr}))
+
+
+def _pr_table(y, p) -> pd.DataFrame:
+    precision, recall, _ = precision_recall_curve(y, p)
+    return _thin(pd.DataFrame({"recall": recall, "precision": precision}))
+
+
+def _reliability_table(y, p) -> pd.DataFrame:
+    return reliability(y, p).dropna()
+
+
+def _curves(y: np.ndarray, scores: dict[str, np.ndarray], table, x: str, yy: str, *,
+            title: str, xlabel: str, ylabel: str, legend: str, marker: str | None = None):
+    """One line per model of `table(y, p)`; the tables stacked, with a `model` column."""
     fig, ax = _fig()
     rows = []
     for name, p in scores.items():
-        fpr, tpr, _ = roc_curve(y, p)
-        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 400)).astype(int))
-        rows.append(pd.DataFrame({"model": name, "fpr": fpr[keep], "tpr": tpr[keep]}))
-        ax.plot(fpr, tpr, label=name, color=COLORS.get(name))
+        t = table(y, p).assign(model=name)
+        rows.append(t)
+        ax.plot(t[x], t[yy], label=name, color=COLORS.get(name), marker=marker)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc=legend)
+    return fig, ax, pd.concat(rows, ignore_index=True)
+
+
+def roc(y: np.ndarray, scores: dict[str, np.ndarray]):
+    fig, ax, data = _curves(y, scores, _roc_table, "fpr", "tpr", title="ROC, test slice",
+                            xlabel="false positive rate", ylabel="true positive rate",
+                            legend="lower right")
     ax.plot([0, 1], [0, 1], ls=":", color="k", lw=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test slice")
-    ax.legend(loc="lower right")
-    return fig, pd.concat(rows, ignore_index=True)
+    return fig, data
 
 
 def pr(y: np.ndarray, scores: dict[str, np.ndarray]):
-    fig, ax = _fig()
-    rows = []
-    for name, p in scores.items():
-        precision, recall, _ = precision_recall_curve(y, p)
-        keep = np.unique(np.linspace(0, len(recall) - 1, min(len(recall), 400)).astype(int))
-        rows.append(pd.DataFrame({"model": name, "recall": recall[keep],
-                                  "precision": precision[keep]}))
-        ax.plot(recall, precision, label=name, color=COLORS.get(name))
+    fig, ax, data = _curves(y, scores, _pr_table, "recall", "precision",
+                            title="Precision-recall, test slice", xlabel="recall",
+                            ylabel="precision", legend="upper right")
     ax.axhline(np.mean(y), ls=":", color="k", lw=0.8)
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, test slice")
-    ax.legend(loc="upper right")
-    return fig, pd.concat(rows, ignore_index=True)
+    return fig, data
 
 
 def calibration(y: np.ndarray, scores: dict[str, np.ndarray]):
-    fig, ax = _fig()
-    rows = []
-    for name, p in scores.items():
-        r = reliability(y, p).assign(model=name).dropna()
-        rows.append(r)
-        ax.plot(r["predicted"], r["observed"], marker="o", label=name, color=COLORS.get(name))
+    fig, ax, data = _curves(y, scores, _reliability_table, "predicted", "observed",
+                            title="Reliability (10 equal-width bins)",
+                            xlabel="predicted churn probability", ylabel="observed churn rate",
+                            legend="upper left", marker="o")
     hi = max(float(max(np.max(p) for p in scores.values())), 0.05)
     ax.plot([0, hi], [0, hi], ls=":", color="k", lw=0.8)
-    ax.set(xlabel="predicted churn probability", ylabel="observed churn rate",
-           title="Reliability (10 equal-width bins)")
-    ax.legend(loc="upper left")
-    return fig, pd.concat(rows, ignore_index=True)
+    return fig, data
 
 
 def cumulative_gains(y: np.ndarray, scores: dict[str, np.ndarray]):
-    fig, ax = _fig()
-    rows = []
-    for name, p in scores.items():
-        g = gains(y, p).assign(model=name)
-        rows.append(g)
-        ax.plot(g["share"], g["found"], label=name, color=COLORS.get(name))
+    fig, ax, data = _curves(y, scores, gains, "share", "found", title="Cumulative gains",
+                            xlabel="share of customers contacted (highest risk first)",
+                            ylabel="share of churners found", legend="lower right")
     ax.plot([0, 1], [0, 1], ls=":", color="k", lw=0.8)
-    ax.set(xlabel="share of customers contacted (highest risk first)",
-           ylabel="share of churners found", title="Cumulative gains")
-    ax.legend(loc="lower right")
-    return fig, pd.concat(rows, ignore_index=True)
+    return fig, data
 
 
 def importance(gain: pd.Series, families: dict[str, str], top: int = 25):
