@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import lightgbm as lgb
-import numpy as np
-import pandas as pd
+# run as `python bench/train.py`: bench/ comes first on sys.path, and bench/features.py would
+# shadow the project's `features` package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
-from features.catalogue import CATEGORICAL, FEATURES
-from models import calibration
-from models import lgbm as product_lgbm
-from models.classifier import ChurnClassifier, FeatureContract
-from pipeline.params import load_params
+import lightgbm as lgb  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from features.catalogue import CATEGORICAL, FEATURES  # noqa: E402
+from models import calibration  # noqa: E402
+from models import lgbm as product_lgbm  # noqa: E402
+from models.classifier import ChurnClassifier, FeatureContract  # noqa: E402
+from pipeline.params import load_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -148,8 +148,10 @@ def _referrals(frame: ir.Table, customers: ir.Table) -> ir.Table:
 def _nps(frame: ir.Table, nps: ir.Table) -> ir.Table:
     s = nps.select(cid=nps.customer_id, ts=nps.ts, day=_day(nps.ts), score=nps.score)
     j = frame.join(s, [frame.pid == s.cid, s.day < frame.td])
+    # the latest answer; two answers at the same second: the higher score, so it is stable
+    latest = j.ts.epoch_seconds() * 16 + j.score
     return j.group_by([j.pid, j.pt]).aggregate(
-        nps_last=j.score.argmax(j.ts), nps_answers=j.count()
+        nps_last=j.score.argmax(latest), nps_answers=j.count()
     )
 
 

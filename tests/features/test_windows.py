@@ -70,13 +70,15 @@ def test_referrals_tickets_nps(tmp_path):
                ("c1", "2024-05-26 10:00:00", "other", "2024-05-27 09:00:00"),
                ("c1", "2024-06-01 08:00:00", "billing", None)]                    # at t: excluded
     nps = [("c1", "2024-04-01 10:00:00", 9), ("c1", "2024-05-30 10:00:00", 3),
-           ("c1", "2024-06-01 10:00:00", 10)]
+           ("c1", "2024-06-01 10:00:00", 10),
+           ("c2", "2024-05-01 10:00:00", 4), ("c2", "2024-05-01 10:00:00", 8)]  # same second
     result = compute(tmp_path, POINTS, customers=CUSTOMER, subscriptions=SUBS, tickets=tickets,
                      nps=nps)
     r = _row(result)
     assert (r["tickets_billing"], r["tickets_delivery"], r["tickets_other"]) == (1, 1, 1)
     assert r["tickets_unresolved"] == 2 and r["tickets_days_since_last"] == 6
     assert r["nps_last"] == 3 and r["nps_band"] == 1 and r["nps_answers"] == 2
+    assert _row(result, customer="c2")["nps_last"] == 8  # a tie takes the higher score
     # c2 signed up on 2024-02-01 with c1's code: a referral in c1's window at t
     assert r["referrals_ever"] == 1 and r["referrals_window"] == 0  # 2024-02-01 < t - 90
 
