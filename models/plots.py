@@ -78,6 +78,10 @@ def calibration(y: np.ndarray, scores: dict[str, np.ndarray]):
                             legend="upper left", marker="o")
     hi = max(float(max(np.max(p) for p in scores.values())), 0.05)
     ax.plot([0, hi], [0, hi], ls=":", color="k", lw=0.8)
+    first = data[data["model"] == next(iter(scores))]
+    for row in first.itertuples():  # a sparse bin is noisy: say how many points it holds
+        ax.annotate(f"n={int(row.n):,}", (row.predicted, row.observed), fontsize=7,
+                    xytext=(4, -10), textcoords="offset points")
     return fig, data
 
 

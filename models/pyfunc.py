@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import mlflow.pyfunc
 
 from models.classifier import ChurnClassifier
-
-# MLflow suggests type hints on predict() for its own input validation; the model validates
-# its input itself (FeatureContract.check, naming the feature), so the advice is silenced.
-warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
 
 
 class ChurnPyfunc(mlflow.pyfunc.PythonModel):

@@ -21,7 +21,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)
+# logs and CI are not terminals: give tables room instead of the 80-column default
+console = Console(stderr=True, soft_wrap=True, log_path=False,
+                  width=None if sys.stderr.isatty() else 160)
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="The params file to read.")]
 
@@ -231,8 +233,10 @@ def register(params: ParamsOpt = Path("params.yaml")) -> None:
                errors=(tracking.TrackingError,))
     console.print(
         f"MLflow {uri}: run {s.run_id}, model {p.mlflow.model_name} version {s.version} "
-        f"is '{stage.CHALLENGER}'. Champion: "
-        f"{'moved to this version' if s.decision.promote else 'unchanged'} ({s.decision.reason})."
+        f"is '{stage.CHALLENGER}'. "
+        + (f"Version {s.version} is now '{stage.CHAMPION}': {s.decision.reason}."
+           if s.decision.promote else
+           f"'{stage.CHAMPION}' unchanged: {s.decision.reason}.")
     )
 
 

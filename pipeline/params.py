@@ -74,6 +74,11 @@ class Paths:
         return Path(self.models) / "test_predictions.parquet"
 
     @property
+    def registered(self) -> Path:
+        """What `register` did, without run ids (the register stage's DVC output)."""
+        return Path(self.models) / "registered.json"
+
+    @property
     def reports_dir(self) -> Path:
         return Path(self.reports)
 

@@ -45,7 +45,8 @@ def build_pipeline(params: Params, world: Path, out: Path) -> Paths:
     paths = dataclasses.replace(
         params.paths, raw=str(world / "export"), sim=str(world),
         interim=str(out / "interim"), quarantine=str(out / "quarantine"),
-        processed=str(out / "processed"))
+        processed=str(out / "processed"), models=str(out / "models"),
+        reports=str(out / "reports"))
     ingest_stage.run(params.data, paths, Path(paths.raw), None)
     observe_stage.run(params.labels, paths, paths.sim_truth / "truth.parquet")
     features_stage.run(params.features, params.labels, paths)

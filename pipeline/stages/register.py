@@ -6,6 +6,7 @@ Its own stage because DVC's run cache can skip `train`, and a skipped stage logs
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import warnings
 from collections.abc import Callable
@@ -71,6 +72,9 @@ QUIET = (
 
 
 def run(params: Params, uri: str, log: Callable[[str], None] = print) -> RegisterSummary:
+    # the summary says what matters; MLflow's own INFO lines and progress bars repeat it
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with warnings.catch_warnings():
         for message in QUIET:
             warnings.filterwarnings("ignore", message=message)
@@ -150,6 +154,11 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
         mlflow.log_metrics({"registry.new_test_auc": new_auc} | (
             {"registry.champion_test_auc": champion_auc} if champion_auc is not None else {}))
         client.set_model_version_tag(name, version, "champion_decision", decision.reason)
+    # what DVC tracks of this stage: which model was registered, nothing that depends on the
+    # store (run ids, versions, the champion decision live in MLflow), so two clean builds give
+    # the same dvc.lock; its absence in a fresh clone makes `dvc repro` register there too
+    io.write_json({"model_name": name, "model_md5": tracking.md5(paths.model / "booster.txt"),
+                   "dvc_exp_name": experiment or ""}, paths.registered)
     log(f"run {run.info.run_id}: {name} version {version} -> {CHALLENGER}; {decision.reason}")
     return RegisterSummary(run.info.run_id, version, decision, uri)
 

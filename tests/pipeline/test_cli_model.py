@@ -48,9 +48,9 @@ def test_model_commands_end_to_end(tmp_path, monkeypatch, mlflow_uri):
     assert set(metrics["test"]) >= {"base_rate", "l1_logistic", "lightgbm"}
     assert (tmp_path / "reports" / "plots" / "roc.png").stat().st_size > 10_000
     out = _ok(["register", "--params", params])
-    assert "version 1 is 'challenger'" in out and "moved to this version" in out
+    assert "version 1 is 'challenger'" in out and "Version 1 is now 'champion'" in out
     out = _ok(["register", "--params", params])
-    assert "version 2 is 'challenger'" in out and "unchanged" in out
+    assert "version 2 is 'challenger'" in out and "'champion' unchanged" in out
     assert "version 2 is now champion" in _ok(["promote", "2", "--params", params])
     bad = runner.invoke(app, ["promote", "9", "--params", params])
     assert bad.exit_code == 2 and "Traceback" not in bad.output

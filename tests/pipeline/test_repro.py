@@ -70,6 +70,14 @@ def test_repro_builds_then_is_a_no_op(repo):
     assert "test.lightgbm.all.roc_auc.value" in shown.stdout
 
 
+def test_a_fresh_clone_registers_in_its_own_store(repo):
+    """A clone has the lock but no MLflow store: `register` must run, the rest stay."""
+    (repo / "data" / "models" / "registered.json").unlink()
+    out = _run([sys.executable, "-m", "dvc", "repro"], repo)
+    assert "Running stage 'register'" in out.stdout
+    assert "Running stage 'train'" not in out.stdout
+
+
 def test_repro_from_scratch_gives_the_same_lock(repo):
     """Same data + params = same bytes: a clean rebuild reproduces dvc.lock exactly."""
     lock = (repo / "dvc.lock").read_bytes()
