@@ -72,8 +72,6 @@ QUIET = (
 
 
 def run(params: Params, uri: str, log: Callable[[str], None] = print) -> RegisterSummary:
-    # the summary says what matters; MLflow's own INFO lines and progress bars repeat it
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with warnings.catch_warnings():
         for message in QUIET:
@@ -83,6 +81,10 @@ def run(params: Params, uri: str, log: Callable[[str], None] = print) -> Registe
 
 def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummary:
     import mlflow
+
+    # the summary says what matters; MLflow's own INFO lines repeat it (set after the import:
+    # importing mlflow configures its logger)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
