@@ -63,9 +63,10 @@ def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> 
     table = pd.read_parquet(paths.features)
     test = pred[["customer_id", "t"]].merge(table, on=["customer_id", "t"], how="left")
     scores = {m: pred[f"p_{m}"].to_numpy() for m in MODELS}
-    # the oracle curve where the simulator's truth exists (own exports have none)
-    scores_truth = ({"oracle": pred["truth"].fillna(pred["p_lightgbm"]).to_numpy()}
-                    if len(with_truth) else {})
+    # the oracle's curves only where the simulator's truth covers every test point (own
+    # exports have none); its metrics above use the points that have it
+    scores_truth = ({"oracle": pred["truth"].to_numpy()}
+                    if pred["truth"].notna().all() else {})
     out = paths.reports_dir / "plots"
     gain = pd.Series(model.booster.feature_importance("gain"), index=model.contract.features)
     sample = test.sample(n=min(p.shap_sample, len(test)), random_state=p.seed)
