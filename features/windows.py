@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
-from ibis import _
 
 from features.catalogue import CATALOGUE, CATEGORICAL, FEATURES, TOPICS
 
@@ -70,8 +69,9 @@ def _frame(points: ir.Table, customers: ir.Table, vocab: Vocab, spec: Spec) -> i
     return f.join(c, "pid")
 
 
-def _usage_daily(usage: ir.Table, points: ir.Table) -> ir.Table:
-    """Messages and batches per customer and day, with the customer's previous active day.
+def _usage_days(usage: ir.Table, points: ir.Table) -> ir.Table:
+    """Each SMS batch with its day, whether it opens a new active day for its customer, and the
+    customer's previous active day (one window pass over the customer's batches in time order).
 
     Only the days some point can see are read: from the earliest run start to the latest `t`
     of each customer's points (a cheap timestamp range join), so the work follows the points
@@ -81,28 +81,30 @@ def _usage_daily(usage: ir.Table, points: ir.Table) -> ir.Table:
         lo=points.run_start.min().cast("timestamp"), hi=points.t.max().cast("timestamp"))
     seen = usage.join(span, [usage.customer_id == span.cid, usage.ts >= span.lo,
                              usage.ts < span.hi]).select("customer_id", "ts", "messages")
-    daily = seen.mutate(day=_day(seen.ts)).group_by([_.customer_id, _.day]).aggregate(
-        msgs=_.messages.sum(), batches=_.count()
-    )
-    prev = daily.day.lag().over(ibis.window(group_by=daily.customer_id, order_by=daily.day))
-    return daily.mutate(prev_day=prev)
+    seen = seen.mutate(day=_day(seen.ts))
+    prev = seen.day.lag().over(ibis.window(group_by=seen.customer_id, order_by=seen.ts))
+    seen = seen.mutate(prev_day=prev)
+    return seen.select("customer_id", "day", "messages", "prev_day",
+                       new_day=seen.prev_day.isnull() | (seen.prev_day != seen.day))
 
 
-def _usage_window(frame: ir.Table, daily: ir.Table, lo: str, hi: str, prefix: str,
+def _usage_window(frame: ir.Table, days: ir.Table, lo: str, hi: str, prefix: str,
                   recent: int, keys: tuple[str, str] = ("pid", "pt")) -> ir.Table:
     """Usage aggregates over [lo, hi) of each frame row (column names of the frame)."""
-    j = frame.join(daily, [frame.pid == daily.customer_id, daily.day >= frame[lo],
-                           daily.day < frame[hi]])
+    j = frame.join(days, [frame.pid == days.customer_id, days.day >= frame[lo],
+                          days.day < frame[hi]])
     n = j[hi] - j[lo]
     x = j.day - j[lo]
     half = ibis.least(recent, n // 2)
+    # idle days before a new active day, counted from the window's start at the earliest
     idle = x - ibis.coalesce(ibis.greatest(j.prev_day - j[lo] + 1, 0), 0)
     return j.group_by(list(keys)).aggregate(**{
-        f"{prefix}msgs": j.msgs.sum(), f"{prefix}batches": j.batches.sum(),
-        f"{prefix}days": j.count(), f"{prefix}recent": j.count(where=x >= n - recent),
-        f"{prefix}last": j.msgs.sum(where=x >= n - half),
-        f"{prefix}first": j.msgs.sum(where=x < half), f"{prefix}sxy": (x * j.msgs).sum(),
-        f"{prefix}maxx": x.max(), f"{prefix}idle": idle.max(),
+        f"{prefix}msgs": j.messages.sum(), f"{prefix}batches": j.count(),
+        f"{prefix}days": j.count(where=j.new_day),
+        f"{prefix}recent": j.count(where=j.new_day & (x >= n - recent)),
+        f"{prefix}last": j.messages.sum(where=x >= n - half),
+        f"{prefix}first": j.messages.sum(where=x < half), f"{prefix}sxy": (x * j.messages).sum(),
+        f"{prefix}maxx": x.max(), f"{prefix}idle": idle.max(where=j.new_day),
     })
 
 
@@ -178,7 +180,7 @@ def _subscription(frame: ir.Table, subs: ir.Table, vocab: Vocab, horizon: int) -
 def build(points: ir.Table, tables: dict[str, ir.Table], *, vocab: Vocab, spec: Spec) -> ir.Table:
     """The feature table: the points' own columns, then every catalogue feature in order."""
     frame = _frame(points, tables["customers"], vocab, spec)
-    daily = _usage_daily(tables["usage"], points)
+    daily = _usage_days(tables["usage"], points)
     usage = _usage_window(frame, daily, "w0", "td", "u_", spec.recent_days)
     charges = _charges_window(frame, tables["charges"], "w0", "td", "c_")
     families = [usage, charges, _tickets(frame, tables["tickets"], spec.recent_days),
