@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import ibis
+import pyarrow.parquet as pq
 
 from features import windows
 from features.catalogue import CATALOGUE, CATEGORICAL, FEATURES
@@ -51,7 +52,7 @@ def run(feat: FeatureParams, labels: LabelParams, paths: Paths) -> FeatureSummar
     expr = windows.build(points, src, vocab=vocab, spec=spec)
     with io.atomic_path(paths.features) as tmp:
         con.to_parquet(expr, str(tmp))
-    rows = con.read_parquet(str(paths.features)).count().to_pyarrow().as_py()
+    rows = pq.read_metadata(paths.features).num_rows
     meta = {
         "spec": dataclasses.asdict(spec),
         "vocab": {"plan_code": list(vocab.plans), "channel_code": list(vocab.channels)},

@@ -1,7 +1,7 @@
 """A small pandas reading of the simulated export, used only by the simulator's tests.
 
-It applies definitions.md directly (churn dates, derived lapses, half-open label window,
-censoring) so the tests can compare realised churn with the simulator's truth.
+It labels the simulator's truth points with the pipeline's own runs and labels (which have
+their own tests), so the simulator's tests can compare realised churn with its truth.
 """
 
 from __future__ import annotations
@@ -12,40 +12,29 @@ from pathlib import Path
 
 import pandas as pd
 
+from features import observations
+
 
 def export_as_of(world: Path) -> pd.Timestamp:
     return pd.Timestamp(json.loads((world / "truth" / "world.json").read_text())["as_of"])
 
 
-def churn_dates(subs: pd.DataFrame, as_of: pd.Timestamp, grace_days: int) -> pd.DataFrame:
-    subs = subs.sort_values(["customer_id", "period_start"])
-    following = subs.groupby("customer_id")["period_start"].shift(-1)
-    lapsed = (
-        subs["outcome"].isin(["renewed", "open"])
-        & following.isna()
-        & (subs["period_end"] + pd.Timedelta(days=grace_days) <= as_of)
-    )
-    churned = subs["outcome"].isin(["cancelled", "lapsed"]) | lapsed
-    return subs.loc[churned, ["customer_id", "period_end"]].rename(columns={"period_end": "churn"})
-
-
 def labelled_truth(world: Path, horizon_days: int, grace_days: int) -> pd.DataFrame:
-    """Truth points whose outcome is known, with their label."""
+    """Truth points whose outcome is known, labelled by the pipeline's own definitions."""
     as_of = export_as_of(world)
-    subs = pd.read_csv(world / "export" / "subscriptions.csv",
-                       parse_dates=["period_start", "period_end"])
+    ex = world / "export"
+    customers = pd.read_csv(ex / "customers.csv", parse_dates=["signup_date"])
+    subs = pd.read_csv(ex / "subscriptions.csv", parse_dates=["period_start", "period_end"])
     truth = pd.read_parquet(world / "truth" / "truth.parquet")
     truth["t"] = pd.to_datetime(truth["t"]).astype("datetime64[us]")
-    horizon = pd.Timedelta(days=horizon_days)
-    points = truth[truth["t"] + horizon + pd.Timedelta(days=grace_days) <= as_of]
-    hits = points.merge(churn_dates(subs, as_of, grace_days), on="customer_id")
-    hits = hits[(hits["churn"] >= hits["t"]) & (hits["churn"] < hits["t"] + horizon)]
-    hit_keys = set(zip(hits["customer_id"], hits["t"], strict=True))
-    points = points.copy()
-    points["label"] = [
-        (c, t) in hit_keys for c, t in zip(points["customer_id"], points["t"], strict=True)
-    ]
-    return points
+    runs = observations.runs(customers, subs, as_of=as_of.date(), grace_days=grace_days)
+    # each point belongs to the customer's latest run started before it
+    points = pd.merge_asof(truth.sort_values("t"), runs.sort_values("run_start")[
+        ["customer_id", "run", "run_start"]].astype({"run_start": "datetime64[us]"}),
+        left_on="t", right_on="run_start", by="customer_id", allow_exact_matches=False)
+    points["label"] = observations.label(points, runs, as_of=as_of.date(),
+                                         horizon_days=horizon_days, grace_days=grace_days)
+    return points[points["label"].notna()].astype({"label": "int64"})
 
 
 def window_counts(events: pd.DataFrame, ts: str, points: pd.DataFrame, lo_days: int,
