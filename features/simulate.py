@@ -10,7 +10,9 @@ delivery tickets and spoil NPS. At each renewal the customer leaves with probabi
 `churn_probability(...)` of the hidden state the day before: low engagement, open problems,
 early tenure (onboarding), plan and channel raise it; having been referred, and having referred
 someone (seed 003: a customer who recommends the product is unlikely to leave), lower it; a
-noise floor keeps the problem honest.
+noise floor keeps the problem honest. These effects add up on the logit scale; optional
+non-additive laws (a steeper slope for disengaged customers, problems that hurt more during
+onboarding, low engagement on a dear plan) make worlds where the effects interact.
 
 Truth (definitions.md): for every observation point the `labels` params define, and for the
 scoring points at the export date, P(churn date in [t, t + horizon) | hidden state at t),
@@ -84,6 +86,8 @@ class _Rules:
         self.plan_len = np.array([p.period_days for p in w.plans], dtype=np.int64)
         self.plan_fee = np.array([p.fee for p in w.plans], dtype=np.float64)
         self.plan_logit = np.array([p.churn_logit for p in w.plans])
+        # how much dearer than the cheapest plan, on a log scale (0 for the cheapest)
+        self.plan_premium = np.log(self.plan_fee / self.plan_fee.min())
         self.channel_logit = np.array([c.churn_logit for c in w.channels] + [0.0])
         # two-state problem chains: stationary share and the decay of the initial state
         self.issue = {
@@ -94,17 +98,26 @@ class _Rules:
     def churn_probability(self, z, billing, delivery, tenure, plan, channel, referred, referrer):
         """`referrer`: had referred someone before the period being renewed began."""
         w = self.w
+        onboarding = tenure <= w.onboarding_days
         logit = (
             w.churn_intercept
             + w.churn_engagement * z
             + w.churn_billing_issue * billing
             + w.churn_delivery_issue * delivery
-            + w.churn_onboarding * (tenure <= w.onboarding_days)
+            + w.churn_onboarding * onboarding
             + self.plan_logit[plan]
             + self.channel_logit[channel]
             + w.churn_referred * referred
             + w.churn_referrer * referrer
         )
+        # the non-additive laws (all 0 in the frozen worlds, which stay bit-identical)
+        if w.churn_disengaged or w.churn_onboarding_problem or w.churn_overpay:
+            logit = (
+                logit
+                + w.churn_disengaged * np.minimum(z, 0.0)
+                + w.churn_onboarding_problem * (onboarding & ((billing > 0) | (delivery > 0)))
+                + w.churn_overpay * self.plan_premium[plan] * np.maximum(-z, 0.0)
+            )
         return w.churn_noise_floor + (1.0 - w.churn_noise_floor) * _sigmoid(logit)
 
     def next_plan(self, plan, z, u_change, u_up):

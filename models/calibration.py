@@ -48,3 +48,25 @@ def fit(scores: np.ndarray, y: np.ndarray, method: Method) -> Calibrator:
         return Calibrator("isotonic", tuple(iso.X_thresholds_.tolist()), tuple(ys.tolist()))
     lr = LogisticRegression(C=1e6).fit(_logit(scores)[:, None], y)
     return Calibrator("sigmoid", (float(lr.coef_[0, 0]), float(lr.intercept_[0])), ())
+
+
+def forward_check(scores: np.ndarray, y: np.ndarray, t: np.ndarray) -> dict[str, dict[str, float]]:
+    """Does calibrating help, and which way? Fit on the older half of the calibration slice,
+    score the newer half, as production will: log loss, Brier, ECE and the AUC (isotonic's
+    flat steps tie scores and can cost ranking) for the raw scores and each method."""
+    from models.evaluation import batch_metrics
+
+    scores, y, t = np.asarray(scores, np.float64), np.asarray(y, np.float64), np.asarray(t)
+    cut = np.sort(t)[len(t) // 2]
+    old, new = t < cut, t >= cut
+    if old.sum() == 0 or new.sum() == 0 or len(np.unique(y[old])) < 2:
+        return {}
+    candidates = {"raw": scores[new]}
+    for method in ("sigmoid", "isotonic"):
+        candidates[method] = fit(scores[old], y[old], method)(scores[new])
+    ones = np.ones((1, int(new.sum())))
+    out = {}
+    for name, p in candidates.items():
+        m = batch_metrics(y[new], p, ones)
+        out[name] = {k: float(m[k][0]) for k in ("log_loss", "brier", "ece", "roc_auc")}
+    return out

@@ -14,7 +14,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from models.evaluation import gains, reliability
 
 COLORS = {"lightgbm": "#1f77b4", "l1_logistic": "#ff7f0e", "base_rate": "#7f7f7f",
-          "oracle": "#2ca02c"}
+          "oracle": "#2ca02c", "hist_gradient_boosting": "#9467bd"}
 
 
 def _fig(width: float = 6.0, height: float = 4.5):

@@ -18,7 +18,7 @@ import pandas as pd
 from models import baselines, calibration, lgbm, splits
 from models.classifier import ChurnClassifier, FeatureContract
 
-MODELS = ("base_rate", "l1_logistic", "lightgbm")
+MODELS = ("base_rate", "l1_logistic", "hist_gradient_boosting", "lightgbm")  # those trained
 
 
 @dataclass
@@ -40,7 +40,7 @@ def labelled_points(table: pd.DataFrame, kinds: tuple[str, ...]) -> pd.DataFrame
 def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: tuple[str, ...],
           test_days: int, calibration_days: int, method: calibration.Method, oof_folds: int,
           rounds: int, early_stopping: int, lgbm_params: dict, logistic_c: float,
-          horizon_days: int, log=print) -> TrainResult:
+          horizon_days: int, hgb_params: dict | None = None, log=print) -> TrainResult:
     data = labelled_points(table, kinds)
     split = splits.by_time(data["t"], test_days=test_days, calibration_days=calibration_days,
                            horizon_days=horizon_days)
@@ -54,6 +54,11 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
     base = baselines.BaseRate().fit(x.iloc[tr], y[tr])
     log("fitting L1 logistic regression")
     logit = baselines.l1_logistic(numeric, cat, c=logistic_c, seed=seed).fit(x.iloc[tr], y[tr])
+    peer = None
+    if hgb_params is not None:
+        log("fitting HistGradientBoosting (the peer; early stopping on the calibration slice)")
+        peer = baselines.HistGradientBoosting(cat, hgb_params, seed).fit(
+            x.iloc[tr], y[tr], valid=(x.iloc[ca], y[ca]))
     log("fitting LightGBM (early stopping on the calibration slice)")
     booster = lgbm.fit(x.iloc[tr], y[tr], categorical=cat, params=lgbm_params, rounds=rounds,
                        seed=seed, valid=(x.iloc[ca], y[ca]), early_stopping=early_stopping)
@@ -71,6 +76,8 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
         p_lightgbm_raw=raw_test,
         p_lightgbm=calib(raw_test),
     )
+    if peer is not None:
+        predictions["p_hist_gradient_boosting"] = peer.predict_proba(x.iloc[te])[:, 1]
 
     log(f"production model: {oof_folds - 1} out-of-fold fits for its calibrator, then a "
         f"refit on all {len(data):,} labelled points ({best} rounds)")
@@ -98,7 +105,10 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
         "calibration": {"method": method,
                         "brier_raw_on_calibration": brier(raw_cal, y[ca]),
                         "brier_calibrated_on_calibration": brier(calib(raw_cal), y[ca]),
-                        "oof_points": int(sum(len(r) for r in oof_raw))},
+                        "oof_points": int(sum(len(r) for r in oof_raw)),
+                        "forward_check": calibration.forward_check(
+                            raw_cal, y[ca], data["t"].iloc[ca].to_numpy())},
         "logistic_nonzero_coefficients": int(np.count_nonzero(logit[-1].coef_)),
+        "hist_gradient_boosting_iterations": None if peer is None else peer.best_iteration_,
     }
     return TrainResult(split, split_model, final, predictions, summary)

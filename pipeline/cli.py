@@ -201,6 +201,25 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
         f"{s['points']['calibration']:,} / test {s['points']['test']:,} "
         f"({s['points']['purged']:,} purged); test from {s['boundaries']['test_start']}."
     )
+    check = s["calibration"]["forward_check"]
+    if check:
+        table = Table(title="calibration check: fitted on the older half of the calibration "
+                            "slice, scored on the newer half")
+        for col in ("scores", "log loss", "Brier", "ECE", "AUC"):
+            table.add_column(col)
+        for name, m in check.items():
+            table.add_row(name, *(f"{m[k]:.4f}" for k in ("log_loss", "brier", "ece", "roc_auc")))
+        console.print(table)
+        method = s["calibration"]["method"]
+        other = "isotonic" if method == "sigmoid" else "sigmoid"
+        loss = {k: m["log_loss"] for k, m in check.items()}
+        if loss[other] < loss[method] - 5e-4:
+            console.print(f"[yellow]note: {other} calibration scored a lower log loss than "
+                          f"{method} here ({loss[other]:.4f} vs {loss[method]:.4f}): consider "
+                          f"train.calibration: {other}.[/yellow]")
+        elif loss["raw"] < loss[method] - 5e-4:
+            console.print(f"[yellow]note: {method} calibration raised the log loss of the raw "
+                          f"scores here ({loss[method]:.4f} vs {loss['raw']:.4f}).[/yellow]")
 
 
 @app.command()

@@ -124,6 +124,8 @@ class TrainParams:
     early_stopping: int
     lgbm: dict[str, Any]  # handed to lightgbm.train untouched (seed and determinism added)
     logistic_c: float
+    # the optional peer: sklearn HistGradientBoostingClassifier's arguments; null skips it
+    hist_gradient_boosting: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,12 @@ class WorldParams:
     plan_change_rate: float
     plans: tuple[PlanParams, ...]
     channels: tuple[ChannelParams, ...]
+    # Non-additive laws, 0 unless a world sets them (worlds/c.yaml): extra logit slope on
+    # min(z, 0); extra logit for an open problem during onboarding; extra logit per unit of
+    # log(fee / cheapest fee) times max(-z, 0).
+    churn_disengaged: float = 0.0
+    churn_onboarding_problem: float = 0.0
+    churn_overpay: float = 0.0
 
 
 @dataclass(frozen=True)

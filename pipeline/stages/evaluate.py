@@ -38,15 +38,19 @@ def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> 
     summary = io.read_json(paths.train_summary)
     log(f"metrics on {len(pred):,} test points, {p.resamples} customer resamples")
     metrics: dict = {"split": summary, "test": {}}
-    for model in MODELS:
+    models = [m for m in MODELS if f"p_{m}" in pred.columns]
+    for model in models:
         metrics["test"][model] = _metrics(pred, f"p_{model}", p)
     metrics["test"]["lightgbm_uncalibrated"] = _metrics(pred, "p_lightgbm_raw", p)
     y, cust = pred["label"].to_numpy(), pred["customer_id"].to_numpy()
-    metrics["lightgbm_minus_l1_logistic"] = {
-        m: paired_difference(y, pred["p_lightgbm"].to_numpy(), pred["p_l1_logistic"].to_numpy(),
-                             cust, metric=m, resamples=p.resamples, seed=p.seed)
-        for m in ("roc_auc", "pr_auc", "brier")
-    }
+    for trees in ("lightgbm", "hist_gradient_boosting"):
+        if trees in models:  # do trees find more than the linear model? (paired by customer)
+            metrics[f"{trees}_minus_l1_logistic"] = {
+                m: paired_difference(y, pred[f"p_{trees}"].to_numpy(),
+                                     pred["p_l1_logistic"].to_numpy(), cust, metric=m,
+                                     resamples=p.resamples, seed=p.seed)
+                for m in ("roc_auc", "pr_auc", "brier")
+            }
     with_truth = pred[pred["truth"].notna()]
     if len(with_truth):
         metrics["oracle"] = _metrics(with_truth, "truth", p)
@@ -62,7 +66,7 @@ def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> 
     model = ChurnClassifier.load(paths.split_model)
     table = pd.read_parquet(paths.features)
     test = pred[["customer_id", "t"]].merge(table, on=["customer_id", "t"], how="left")
-    scores = {m: pred[f"p_{m}"].to_numpy() for m in MODELS}
+    scores = {m: pred[f"p_{m}"].to_numpy() for m in models}
     # the oracle's curves only where the simulator's truth covers every test point (own
     # exports have none); its metrics above use the points that have it
     scores_truth = ({"oracle": pred["truth"].to_numpy()}
@@ -108,6 +112,9 @@ def headline(metrics: dict) -> list[tuple[str, str]]:
                                        f"ECE {o['ece']['value']:.4f}"))
         gap = metrics["lightgbm_minus_oracle"]["all"]["roc_auc"]
         rows.append(("lightgbm - oracle", f"AUC {gap:+.3f}"))
-    d = metrics["lightgbm_minus_l1_logistic"]["roc_auc"]
-    rows.append(("lightgbm - l1_logistic", f"AUC {d['value']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}]"))
+    for trees in ("lightgbm", "hist_gradient_boosting"):
+        if f"{trees}_minus_l1_logistic" in metrics:
+            d = metrics[f"{trees}_minus_l1_logistic"]["roc_auc"]
+            rows.append((f"{trees} - l1_logistic",
+                         f"AUC {d['value']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}]"))
     return rows

@@ -36,7 +36,8 @@ def run(p: TrainParams, labels: LabelParams, paths: Paths,
         table, contract_of(meta, labels), seed=p.seed, kinds=p.kinds, test_days=p.test_days,
         calibration_days=p.calibration_days, method=p.calibration, oof_folds=p.oof_folds,
         rounds=p.rounds, early_stopping=p.early_stopping, lgbm_params=p.lgbm,
-        logistic_c=p.logistic_c, horizon_days=labels.horizon_days, log=log,
+        logistic_c=p.logistic_c, horizon_days=labels.horizon_days,
+        hgb_params=p.hist_gradient_boosting, log=log,
     )
     with io.atomic_dir(paths.model) as tmp:
         result.final_model.save(tmp)

@@ -160,3 +160,34 @@ def test_world_is_shaped_like_a_business(world, params):
     assert summary["customers"] == 4000 and summary["reactivations"] > 0
     assert 0.03 < summary["churned_periods"] / summary["periods"] < 0.2
     assert np.isfinite(summary["mean_truth_early_life"])
+
+
+def test_non_additive_laws_are_zero_unless_a_world_sets_them(params):
+    """The frozen worlds' law is unchanged; worlds/c.yaml's three terms add exactly their
+    documented logits (test vector worked by hand)."""
+    import dataclasses
+
+    from features.simulate import _Rules
+
+    w0 = params.simulate.world
+    wc = dataclasses.replace(w0, churn_disengaged=-1.0, churn_onboarding_problem=1.0,
+                             churn_overpay=0.8)
+    fees = [p.fee for p in w0.plans]
+    # an onboarding customer, disengaged (z = -1.5), with a billing problem, on the dearest
+    # plan; and a settled, engaged one on the cheapest plan
+    args = dict(z=np.array([-1.5, 0.5]), billing=np.array([True, False]),
+                delivery=np.array([False, False]), tenure=np.array([30, 200]),
+                plan=np.array([int(np.argmax(fees)), int(np.argmin(fees))]),
+                channel=np.array([0, 0]), referred=np.array([False, False]),
+                referrer=np.array([False, False]))
+    floor = w0.churn_noise_floor
+
+    def logit(p):
+        q = (p - floor) / (1 - floor)
+        return np.log(q / (1 - q))
+
+    base, extra = _Rules(w0).churn_probability(**args), _Rules(wc).churn_probability(**args)
+    premium = np.log(max(fees) / min(fees))
+    expected = np.array([1.5 + 1.0 + 0.8 * premium * 1.5, 0.0])
+    np.testing.assert_allclose(logit(extra) - logit(base), expected, atol=1e-9)
+    assert (w0.churn_disengaged, w0.churn_onboarding_problem, w0.churn_overpay) == (0, 0, 0)

@@ -93,3 +93,55 @@ def test_contract_mismatch_names_the_feature(trained, test_points, tmp_path):
     again = ChurnClassifier.load(tmp_path / "m")
     np.testing.assert_array_equal(again.predict_proba(test_points),
                                   model.predict_proba(test_points))
+
+
+def test_peer_is_early_stopped_and_evaluated(built, trained):
+    """The optional HistGradientBoosting peer: stopped on the calibration slice, scored on the
+    test slice, and compared with the logistic regression by customer-paired bootstrap."""
+    from pipeline import io
+
+    assert 1 <= trained.summary["hist_gradient_boosting_iterations"] <= 400
+    p = trained.predictions["p_hist_gradient_boosting"]
+    assert p.between(0, 1).all() and p.nunique() > 100
+    metrics = io.read_json(built.reports_dir / "metrics.json")
+    auc = metrics["test"]["hist_gradient_boosting"]["all"]["roc_auc"]
+    assert 0.6 < auc["lo"] <= auc["value"] <= auc["hi"]
+    d = metrics["hist_gradient_boosting_minus_l1_logistic"]["roc_auc"]
+    assert d["lo"] <= d["value"] <= d["hi"]
+
+
+def test_peer_is_skipped_when_its_params_are_null(built, params):
+    from models.training import train
+    from pipeline import io
+    from pipeline.stages.train import contract_of
+
+    table = pd.read_parquet(built.features)
+    p = params.train
+    r = train(table, contract_of(io.read_json(built.feature_meta), params.labels), seed=p.seed,
+              kinds=p.kinds, test_days=p.test_days, calibration_days=p.calibration_days,
+              method=p.calibration, oof_folds=2, rounds=30, early_stopping=10,
+              lgbm_params=p.lgbm, logistic_c=p.logistic_c,
+              horizon_days=params.labels.horizon_days, hgb_params=None, log=lambda m: None)
+    assert "p_hist_gradient_boosting" not in r.predictions
+    assert r.summary["hist_gradient_boosting_iterations"] is None
+
+
+def test_forward_check_prefers_calibration_only_where_scores_are_off():
+    """Scores that are the true probabilities: calibrating can only add noise (isotonic's
+    steps also tie scores and cost AUC). Scores that are overconfident (p**0.3): both methods
+    must lower the log loss on the newer half."""
+    rng = np.random.default_rng(3)
+    n = 40_000
+    t = np.repeat(np.arange(40), n // 40)
+    p = rng.beta(1.2, 6.0, n)
+    y = (rng.random(n) < p).astype(float)
+    good = calibration.forward_check(p, y, t)
+    assert set(good) == {"raw", "sigmoid", "isotonic"}
+    assert good["raw"]["log_loss"] <= good["isotonic"]["log_loss"]
+    assert good["sigmoid"]["roc_auc"] == pytest.approx(good["raw"]["roc_auc"], abs=1e-12)
+    assert good["isotonic"]["roc_auc"] < good["raw"]["roc_auc"]
+    off = calibration.forward_check(p**0.3, y, t)
+    for method in ("sigmoid", "isotonic"):
+        assert off[method]["log_loss"] < off["raw"]["log_loss"] - 0.05, method
+        assert off[method]["ece"] < 0.5 * off["raw"]["ece"], method
+    assert calibration.forward_check(p, np.zeros(n), t) == {}
