@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow.pyfunc
+import numpy as np
+import pandas as pd
 
 from models.classifier import ChurnClassifier
 
@@ -16,7 +18,8 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.model = ChurnClassifier.load(Path(context.artifacts["model"]))
 
-    def predict(self, context, model_input, params=None):
+    # a DataFrame hint: MLflow validates against the logged signature, and stops asking for hints
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
         return self.model.predict_proba(model_input)
 
 

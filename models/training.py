@@ -79,7 +79,8 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
     if peer is not None:
         predictions["p_hist_gradient_boosting"] = peer.predict_proba(x.iloc[te])[:, 1]
 
-    log(f"production model: {oof_folds - 1} out-of-fold fits for its calibrator, then a "
+    log(f"production model: {oof_folds} time folds, each after the first predicted by a model "
+        f"fitted on the ones before ({oof_folds - 1} out-of-fold fits) for its calibrator, then a "
         f"refit on all {len(data):,} labelled points ({best} rounds)")
     oof_raw, oof_y = [], []
     for fit_rows, pred_rows in splits.time_folds(data["t"], folds=oof_folds,

@@ -185,7 +185,8 @@ def features(
 
 @app.command()
 def train(params: ParamsOpt = Path("params.yaml")) -> None:
-    """Fit out of time (base rate, L1 logistic, LightGBM + calibration), refit for production."""
+    """Fit out of time (base rate, L1 logistic, the HistGradientBoosting peer, LightGBM +
+    calibration), check the calibration forward in time, refit LightGBM for production."""
     from models.splits import SplitError
     from pipeline.stages import train as stage
 
@@ -203,14 +204,15 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
     )
     check = s["calibration"]["forward_check"]
     if check:
+        method = s["calibration"]["method"]
         table = Table(title="calibration check: fitted on the older half of the calibration "
-                            "slice, scored on the newer half")
+                            "slice, scored on the newer half (lower is better, AUC higher)")
         for col in ("scores", "log loss", "Brier", "ECE", "AUC"):
             table.add_column(col)
         for name, m in check.items():
-            table.add_row(name, *(f"{m[k]:.4f}" for k in ("log_loss", "brier", "ece", "roc_auc")))
+            label = f"{name} (in use: train.calibration)" if name == method else name
+            table.add_row(label, *(f"{m[k]:.4f}" for k in ("log_loss", "brier", "ece", "roc_auc")))
         console.print(table)
-        method = s["calibration"]["method"]
         other = "isotonic" if method == "sigmoid" else "sigmoid"
         loss = {k: m["log_loss"] for k, m in check.items()}
         if loss[other] < loss[method] - 5e-4:
@@ -251,11 +253,11 @@ def register(params: ParamsOpt = Path("params.yaml")) -> None:
     s = _stage(f"register in {uri}", lambda log: stage.run(p, uri, log=log),
                errors=(tracking.TrackingError,))
     console.print(
-        f"MLflow {uri}: run {s.run_id}, model {p.mlflow.model_name} version {s.version} "
-        f"is '{stage.CHALLENGER}'. "
-        + (f"Version {s.version} is now '{stage.CHAMPION}': {s.decision.reason}."
+        f"MLflow {uri}: run {s.run_id}, model {p.mlflow.model_name} version {s.version}, "
+        f"registered as '{stage.CHALLENGER}'"
+        + (f" and promoted to '{stage.CHAMPION}' ({s.decision.reason})."
            if s.decision.promote else
-           f"'{stage.CHAMPION}' unchanged: {s.decision.reason}.")
+           f"; '{stage.CHAMPION}' stays where it was ({s.decision.reason}).")
     )
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def _ok(args):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    return result.output
+    return " ".join(result.output.split())  # the console wraps long lines
 
 
 def test_model_commands_end_to_end(tmp_path, monkeypatch, mlflow_uri):
@@ -42,15 +42,16 @@ def test_model_commands_end_to_end(tmp_path, monkeypatch, mlflow_uri):
         app, ["features", "--params", params, "--engine", "spark"]).output
     out = _ok(["train", "--params", params])
     assert "slices: train" in out and "purged" in out
+    assert "sigmoid (in use: train.calibration)" in out and "isotonic" in out
     out = _ok(["evaluate", "--params", params])
     assert "lightgbm - l1_logistic" in out
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     assert set(metrics["test"]) >= {"base_rate", "l1_logistic", "lightgbm"}
     assert (tmp_path / "reports" / "plots" / "roc.png").stat().st_size > 10_000
     out = _ok(["register", "--params", params])
-    assert "version 1 is 'challenger'" in out and "Version 1 is now 'champion'" in out
+    assert "version 1, registered as 'challenger' and promoted to 'champion' (no champion yet)" in out
     out = _ok(["register", "--params", params])
-    assert "version 2 is 'challenger'" in out and "'champion' unchanged" in out
+    assert "version 2, registered as 'challenger'; 'champion' stays where it was" in out
     assert "version 2 is now champion" in _ok(["promote", "2", "--params", params])
     bad = runner.invoke(app, ["promote", "9", "--params", params])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
