@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.params import Params, ParamsError, load_params
+
+# OpenMP threads (LightGBM, scikit-learn) spin while they wait; on a machine whose cores are
+# busy with other jobs that made training 5-10x slower here (docs/design.md). Let them sleep,
+# unless the user chose a policy. Set before any OpenMP library loads (the commands import
+# their libraries lazily).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     help="Churn prediction and retention figures for a subscription business.",

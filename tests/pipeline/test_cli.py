@@ -91,3 +91,21 @@ def test_contract_page_is_current(tmp_path):
     assert result.exit_code == 0
     assert (tmp_path / "c.md").read_text() == render()
     assert (ROOT / "docs" / "contract.md").read_text() == render(), "run `churn contract`"
+
+
+def test_openmp_threads_sleep_unless_the_user_chose(tmp_path):
+    """The CLI sets OMP_WAIT_POLICY=PASSIVE before LightGBM or scikit-learn load, and leaves a
+    user's own choice alone."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys, os, pipeline.cli; "
+             "assert 'lightgbm' not in sys.modules and 'sklearn' not in sys.modules; "
+             "print(os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = [sys.executable, "-c", probe]
+    assert subprocess.run(run, env=env, cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip() == "PASSIVE"
+    assert subprocess.run(run, env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.strip() == "ACTIVE"
