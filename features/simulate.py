@@ -86,8 +86,13 @@ class _Rules:
         self.plan_len = np.array([p.period_days for p in w.plans], dtype=np.int64)
         self.plan_fee = np.array([p.fee for p in w.plans], dtype=np.float64)
         self.plan_logit = np.array([p.churn_logit for p in w.plans])
-        # how much dearer than the cheapest plan, on a log scale (0 for the cheapest)
-        self.plan_premium = np.log(self.plan_fee / self.plan_fee.min())
+        # how much dearer than the cheapest plan, on a log scale (0 for the cheapest); only
+        # the overpay law uses it, and it needs every fee above 0
+        self.plan_premium = np.zeros(len(self.plan_fee))
+        if w.churn_overpay:
+            if self.plan_fee.min() <= 0:
+                raise ValueError("simulate.world.churn_overpay needs every plan's fee above 0")
+            self.plan_premium = np.log(self.plan_fee / self.plan_fee.min())
         self.channel_logit = np.array([c.churn_logit for c in w.channels] + [0.0])
         # two-state problem chains: stationary share and the decay of the initial state
         self.issue = {

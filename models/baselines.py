@@ -47,12 +47,26 @@ def l1_logistic(numeric: list[str], categorical: list[str], *, c: float, seed: i
     return Pipeline([("prep", prep), ("lr", lr)])
 
 
+class PeerParamsError(ValueError):
+    """train.hist_gradient_boosting holds something the peer cannot take."""
+
+
+RESERVED = ("categorical_features", "early_stopping", "random_state")  # set by the product
+
+
 class HistGradientBoosting:
     """Early-stopped on the calibration slice like LightGBM (not on a random split, which would
     leak the future): fit the full number of iterations once, keep the stage with the lowest
     log loss on the slice."""
 
     def __init__(self, categorical: list[str], params: dict, seed: int) -> None:
+        allowed = set(HistGradientBoostingClassifier().get_params()) - set(RESERVED)
+        bad = sorted(set(params) - allowed)
+        if bad:
+            raise PeerParamsError(
+                f"train.hist_gradient_boosting: {bad} cannot be set; "
+                f"{', '.join(RESERVED)} are the product's, the rest must be arguments of "
+                "sklearn's HistGradientBoostingClassifier")
         self.categorical, self.params, self.seed = categorical, params, seed
 
     def _x(self, x: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +75,11 @@ class HistGradientBoosting:
 
     def fit(self, x: pd.DataFrame, y: np.ndarray, valid: tuple[pd.DataFrame, np.ndarray]
             ) -> HistGradientBoosting:
-        cat = [c in self.categorical for c in x.columns]
+        # sklearn takes at most max_bins categories per feature: beyond that, the codes are
+        # used as plain numbers (LightGBM still treats them as categories)
+        limit = self.params.get("max_bins", 255)
+        self.numeric_codes_ = [c for c in self.categorical if x[c].nunique() > limit]
+        cat = [c in self.categorical and c not in self.numeric_codes_ for c in x.columns]
         self.model_ = HistGradientBoostingClassifier(
             **self.params, categorical_features=cat, early_stopping=False,
             random_state=self.seed).fit(self._x(x), y)
@@ -73,6 +91,7 @@ class HistGradientBoosting:
         return self
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        # the stages up to the best one (`model_` itself holds every iteration fitted)
         for i, p in enumerate(self.model_.staged_predict_proba(self._x(x)), start=1):
             if i == self.best_iteration_:
                 return p

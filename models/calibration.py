@@ -50,17 +50,31 @@ def fit(scores: np.ndarray, y: np.ndarray, method: Method) -> Calibrator:
     return Calibrator("sigmoid", (float(lr.coef_[0, 0]), float(lr.intercept_[0])), ())
 
 
-def forward_check(scores: np.ndarray, y: np.ndarray, t: np.ndarray) -> dict[str, dict[str, float]]:
+MIN_HALF = 200  # points on each side of the forward check, and both classes on each
+
+
+def forward_check(scores: np.ndarray, y: np.ndarray, t: np.ndarray
+                  ) -> tuple[dict[str, dict[str, float]], str]:
     """Does calibrating help, and which way? Fit on the older half of the calibration slice,
     score the newer half, as production will: log loss, Brier, ECE and the AUC (isotonic's
-    flat steps tie scores and can cost ranking) for the raw scores and each method."""
+    flat steps tie scores and can cost ranking) for the raw scores and each method.
+
+    The halves are split between two dates (a date's points stay together), at the boundary
+    that balances them best. Returns the table, or an empty one and why it was skipped."""
     from models.evaluation import batch_metrics
 
     scores, y, t = np.asarray(scores, np.float64), np.asarray(y, np.float64), np.asarray(t)
-    cut = np.sort(t)[len(t) // 2]
+    dates, counts = np.unique(t, return_counts=True)
+    if len(dates) < 2:
+        return {}, "the calibration slice has a single date"
+    before = np.cumsum(counts)[:-1]  # points before each candidate boundary
+    cut = dates[1:][np.argmin(np.abs(before - len(t) / 2))]
     old, new = t < cut, t >= cut
-    if old.sum() == 0 or new.sum() == 0 or len(np.unique(y[old])) < 2:
-        return {}
+    for name, half in (("older", old), ("newer", new)):
+        if half.sum() < MIN_HALF or len(np.unique(y[half])) < 2:
+            return {}, (f"the {name} half of the calibration slice has {int(half.sum())} points "
+                        f"and {len(np.unique(y[half]))} label value(s); the check needs "
+                        f"{MIN_HALF} and both")
     candidates = {"raw": scores[new]}
     for method in ("sigmoid", "isotonic"):
         candidates[method] = fit(scores[old], y[old], method)(scores[new])
@@ -69,4 +83,22 @@ def forward_check(scores: np.ndarray, y: np.ndarray, t: np.ndarray) -> dict[str,
     for name, p in candidates.items():
         m = batch_metrics(y[new], p, ones)
         out[name] = {k: float(m[k][0]) for k in ("log_loss", "brier", "ece", "roc_auc")}
-    return out
+    return out, ""
+
+
+def advice(check: dict[str, dict[str, float]], method: str, tolerance: float = 5e-4
+           ) -> str | None:
+    """One line when the forward check's best log loss beats the method in use by more than
+    `tolerance`; None otherwise."""
+    if not check:
+        return None
+    loss = {k: m["log_loss"] for k, m in check.items()}
+    best = min(loss, key=loss.get)
+    if loss[best] >= loss[method] - tolerance:
+        return None
+    if best == "raw":
+        return (f"the raw scores beat {method} calibration here (log loss {loss['raw']:.4f} vs "
+                f"{loss[method]:.4f}): LightGBM's scores are already close to calibrated. The "
+                "product always calibrates; the test metrics show both (lightgbm_uncalibrated).")
+    return (f"{best} calibration beat {method} here (log loss {loss[best]:.4f} vs "
+            f"{loss[method]:.4f}): consider train.calibration: {best}.")

@@ -41,6 +41,9 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
           test_days: int, calibration_days: int, method: calibration.Method, oof_folds: int,
           rounds: int, early_stopping: int, lgbm_params: dict, logistic_c: float,
           horizon_days: int, hgb_params: dict | None = None, log=print) -> TrainResult:
+    # the peer's params are checked before anything is fitted
+    peer = None if hgb_params is None else baselines.HistGradientBoosting(
+        list(contract.categorical), hgb_params, seed)
     data = labelled_points(table, kinds)
     split = splits.by_time(data["t"], test_days=test_days, calibration_days=calibration_days,
                            horizon_days=horizon_days)
@@ -54,11 +57,12 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
     base = baselines.BaseRate().fit(x.iloc[tr], y[tr])
     log("fitting L1 logistic regression")
     logit = baselines.l1_logistic(numeric, cat, c=logistic_c, seed=seed).fit(x.iloc[tr], y[tr])
-    peer = None
-    if hgb_params is not None:
+    if peer is not None:
         log("fitting HistGradientBoosting (the peer; early stopping on the calibration slice)")
-        peer = baselines.HistGradientBoosting(cat, hgb_params, seed).fit(
-            x.iloc[tr], y[tr], valid=(x.iloc[ca], y[ca]))
+        peer.fit(x.iloc[tr], y[tr], valid=(x.iloc[ca], y[ca]))
+        if peer.numeric_codes_:
+            log(f"the peer takes {peer.numeric_codes_} as numbers: more categories than its "
+                "max_bins")
     log("fitting LightGBM (early stopping on the calibration slice)")
     booster = lgbm.fit(x.iloc[tr], y[tr], categorical=cat, params=lgbm_params, rounds=rounds,
                        seed=seed, valid=(x.iloc[ca], y[ca]), early_stopping=early_stopping)
@@ -93,6 +97,10 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
     final_calib = calibration.fit(np.concatenate(oof_raw), np.concatenate(oof_y), method)
     final = ChurnClassifier(final_booster, final_calib, contract)
 
+    check, skipped = calibration.forward_check(raw_cal, y[ca], data["t"].iloc[ca].to_numpy())
+    if skipped:
+        log(f"calibration check skipped: {skipped}")
+
     def brier(p, yy):
         return float(np.mean((p - yy) ** 2))
 
@@ -107,8 +115,7 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
                         "brier_raw_on_calibration": brier(raw_cal, y[ca]),
                         "brier_calibrated_on_calibration": brier(calib(raw_cal), y[ca]),
                         "oof_points": int(sum(len(r) for r in oof_raw)),
-                        "forward_check": calibration.forward_check(
-                            raw_cal, y[ca], data["t"].iloc[ca].to_numpy())},
+                        "forward_check": check, "forward_check_skipped": skipped},
         "logistic_nonzero_coefficients": int(np.count_nonzero(logit[-1].coef_)),
         "hist_gradient_boosting_iterations": None if peer is None else peer.best_iteration_,
     }

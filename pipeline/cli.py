@@ -194,12 +194,14 @@ def features(
 def train(params: ParamsOpt = Path("params.yaml")) -> None:
     """Fit out of time (base rate, L1 logistic, the HistGradientBoosting peer, LightGBM +
     calibration), check the calibration forward in time, refit LightGBM for production."""
+    from models import calibration
+    from models.baselines import PeerParamsError
     from models.splits import SplitError
     from pipeline.stages import train as stage
 
     p = _load(params)
     r = _stage("train", lambda log: stage.run(p.train, p.labels, p.paths, log=log),
-               errors=(SplitError, FileNotFoundError))
+               errors=(SplitError, FileNotFoundError, PeerParamsError))
     s = r.summary
     console.print(
         f"models -> {p.paths.models}: split model (test metrics) and production model "
@@ -220,15 +222,11 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
             label = f"{name} (in use: train.calibration)" if name == method else name
             table.add_row(label, *(f"{m[k]:.4f}" for k in ("log_loss", "brier", "ece", "roc_auc")))
         console.print(table)
-        other = "isotonic" if method == "sigmoid" else "sigmoid"
-        loss = {k: m["log_loss"] for k, m in check.items()}
-        if loss[other] < loss[method] - 5e-4:
-            console.print(f"[yellow]note: {other} calibration scored a lower log loss than "
-                          f"{method} here ({loss[other]:.4f} vs {loss[method]:.4f}): consider "
-                          f"train.calibration: {other}.[/yellow]")
-        elif loss["raw"] < loss[method] - 5e-4:
-            console.print(f"[yellow]note: {method} calibration raised the log loss of the raw "
-                          f"scores here ({loss[method]:.4f} vs {loss['raw']:.4f}).[/yellow]")
+        note = calibration.advice(check, method)
+        if note:
+            console.print(f"[yellow]note: {note}[/yellow]")
+    elif s["calibration"].get("forward_check_skipped"):
+        console.print(f"calibration check skipped: {s['calibration']['forward_check_skipped']}")
 
 
 @app.command()

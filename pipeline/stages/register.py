@@ -67,7 +67,6 @@ QUIET = (
     "Hint: Inferred schema contains integer column",
     "The specified dataset source can be interpreted in multiple ways",
     ".*Any type hint is inferred as AnyType",
-    ".*Add type hints to the `predict` method",
 )
 
 

@@ -191,3 +191,15 @@ def test_non_additive_laws_are_zero_unless_a_world_sets_them(params):
     expected = np.array([1.5 + 1.0 + 0.8 * premium * 1.5, 0.0])
     np.testing.assert_allclose(logit(extra) - logit(base), expected, atol=1e-9)
     assert (w0.churn_disengaged, w0.churn_onboarding_problem, w0.churn_overpay) == (0, 0, 0)
+
+
+def test_overpay_law_needs_paid_plans(params):
+    import dataclasses
+
+    from features.simulate import _Rules
+
+    w = params.simulate.world
+    free = dataclasses.replace(w.plans[0], fee=0.0)
+    _Rules(dataclasses.replace(w, plans=(free, *w.plans[1:])))  # fine while the law is off
+    with pytest.raises(ValueError, match="churn_overpay needs every plan's fee above 0"):
+        _Rules(dataclasses.replace(w, plans=(free, *w.plans[1:]), churn_overpay=0.5))

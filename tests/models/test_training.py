@@ -95,12 +95,13 @@ def test_contract_mismatch_names_the_feature(trained, test_points, tmp_path):
                                   model.predict_proba(test_points))
 
 
-def test_peer_is_early_stopped_and_evaluated(built, trained):
+def test_peer_is_early_stopped_and_evaluated(built, trained, params):
     """The optional HistGradientBoosting peer: stopped on the calibration slice, scored on the
     test slice, and compared with the logistic regression by customer-paired bootstrap."""
     from pipeline import io
 
-    assert 1 <= trained.summary["hist_gradient_boosting_iterations"] <= 400
+    assert 1 <= trained.summary["hist_gradient_boosting_iterations"] <= (
+        params.train.hist_gradient_boosting["max_iter"])
     p = trained.predictions["p_hist_gradient_boosting"]
     assert p.between(0, 1).all() and p.nunique() > 100
     metrics = io.read_json(built.reports_dir / "metrics.json")
@@ -135,13 +136,106 @@ def test_forward_check_prefers_calibration_only_where_scores_are_off():
     t = np.repeat(np.arange(40), n // 40)
     p = rng.beta(1.2, 6.0, n)
     y = (rng.random(n) < p).astype(float)
-    good = calibration.forward_check(p, y, t)
-    assert set(good) == {"raw", "sigmoid", "isotonic"}
+    good, skipped = calibration.forward_check(p, y, t)
+    assert skipped == "" and set(good) == {"raw", "sigmoid", "isotonic"}
     assert good["raw"]["log_loss"] <= good["isotonic"]["log_loss"]
     assert good["sigmoid"]["roc_auc"] == pytest.approx(good["raw"]["roc_auc"], abs=1e-12)
     assert good["isotonic"]["roc_auc"] < good["raw"]["roc_auc"]
-    off = calibration.forward_check(p**0.3, y, t)
+    off, _ = calibration.forward_check(p**0.3, y, t)
     for method in ("sigmoid", "isotonic"):
         assert off[method]["log_loss"] < off["raw"]["log_loss"] - 0.05, method
         assert off[method]["ece"] < 0.5 * off["raw"]["ece"], method
-    assert calibration.forward_check(p, np.zeros(n), t) == {}
+    assert calibration.advice(good, "sigmoid") is None
+
+
+def test_forward_check_splits_between_dates_and_says_why_it_skips():
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.05, 0.5, 3000)
+    y = (rng.random(3000) < p).astype(float)
+    # most points on the first date: the cut still falls between dates, never inside one
+    t = np.r_[np.zeros(2000), np.arange(1, 11).repeat(100)]
+    check, skipped = calibration.forward_check(p, y, t)
+    assert skipped == "" and set(check) == {"raw", "sigmoid", "isotonic"}
+    one_date, why = calibration.forward_check(p, y, np.zeros(3000))
+    assert one_date == {} and why == "the calibration slice has a single date"
+    y_new_one_class = np.where(t >= 1, 0.0, y)
+    none, why = calibration.forward_check(p, y_new_one_class, t)
+    assert none == {} and "newer half" in why and "1 label value(s)" in why
+    tiny, why = calibration.forward_check(p[:300], y[:300], np.arange(300) // 30)
+    assert tiny == {} and f"needs {calibration.MIN_HALF}" in why
+
+
+def test_advice_names_the_better_choice_or_nothing():
+    row = {"brier": 0.1, "ece": 0.01, "roc_auc": 0.8}
+    check = {"raw": row | {"log_loss": 0.3400}, "sigmoid": row | {"log_loss": 0.3404},
+             "isotonic": row | {"log_loss": 0.3500}}
+    assert calibration.advice(check, "sigmoid") is None  # within the 0.0005 tolerance
+    worse = check | {"sigmoid": row | {"log_loss": 0.3420}}
+    assert calibration.advice(worse, "sigmoid").startswith("the raw scores beat sigmoid")
+    assert calibration.advice(check, "isotonic") == (
+        "the raw scores beat isotonic calibration here (log loss 0.3400 vs 0.3500): LightGBM's "
+        "scores are already close to calibrated. The product always calibrates; the test "
+        "metrics show both (lightgbm_uncalibrated).")
+    iso_best = check | {"isotonic": row | {"log_loss": 0.3300}}
+    assert calibration.advice(iso_best, "sigmoid") == (
+        "isotonic calibration beat sigmoid here (log loss 0.3300 vs 0.3404): consider "
+        "train.calibration: isotonic.")
+    assert calibration.advice({}, "sigmoid") is None
+
+
+def test_peer_predicts_with_its_best_stage_not_its_last(built, params):
+    from models import baselines
+    from models.training import labelled_points
+
+    data = labelled_points(pd.read_parquet(built.features), params.train.kinds)
+    x, y = data[list(FEATURES)], data["label"].to_numpy()
+    cut = len(data) * 3 // 4
+    hgb = dict(params.train.hist_gradient_boosting) | {"max_iter": 120, "learning_rate": 0.3}
+    peer = baselines.HistGradientBoosting(list(CATEGORICAL), hgb, seed=1).fit(
+        x.iloc[:cut], y[:cut], valid=(x.iloc[cut:], y[cut:]))
+    stages = list(peer.model_.staged_predict_proba(peer._x(x.iloc[cut:])))
+    assert peer.best_iteration_ < len(stages)  # a high learning rate overfits: it stops early
+    np.testing.assert_array_equal(peer.predict_proba(x.iloc[cut:]),
+                                  stages[peer.best_iteration_ - 1])
+
+    def loss(p):
+        return -np.mean(y[cut:] * np.log(p[:, 1]) + (1 - y[cut:]) * np.log(p[:, 0]))
+
+    assert loss(stages[peer.best_iteration_ - 1]) < loss(stages[-1])
+
+
+def test_peer_params_are_checked_and_wide_categories_become_numbers():
+    from models import baselines
+
+    with pytest.raises(baselines.PeerParamsError, match=r"\['early_stopping', 'n_trees'\]"):
+        baselines.HistGradientBoosting(["plan"], {"early_stopping": True, "n_trees": 3}, 1)
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"plan": rng.integers(0, 400, 2000).astype("int64"),
+                      "usage": rng.normal(size=2000)})
+    y = (x["usage"] + rng.normal(size=2000) > 0).astype(int).to_numpy()
+    peer = baselines.HistGradientBoosting(["plan"], {"max_iter": 20}, 1).fit(
+        x.iloc[:1500], y[:1500], valid=(x.iloc[1500:], y[1500:]))
+    assert peer.numeric_codes_ == ["plan"]
+    assert peer.predict_proba(x.iloc[1500:]).shape == (500, 2)
+
+
+def test_evaluate_without_the_peer(built, trained, params, tmp_path):
+    """train.hist_gradient_boosting: null leaves no peer column; evaluate reports the rest."""
+    import dataclasses
+    import shutil
+
+    from pipeline.stages import evaluate as evaluate_stage
+
+    models = tmp_path / "models"
+    shutil.copytree(built.models, models)
+    pred = pd.read_parquet(models / "test_predictions.parquet")
+    pred.drop(columns="p_hist_gradient_boosting").to_parquet(models / "test_predictions.parquet")
+    paths = dataclasses.replace(built, models=str(models), reports=str(tmp_path / "reports"))
+    quick = dataclasses.replace(params.evaluate, resamples=20, shap_sample=200)
+    metrics = evaluate_stage.run(quick, paths, log=lambda m: None)
+    assert set(metrics["test"]) == {"base_rate", "l1_logistic", "lightgbm",
+                                    "lightgbm_uncalibrated"}
+    assert "hist_gradient_boosting_minus_l1_logistic" not in metrics
+    rows = dict(evaluate_stage.headline(metrics))
+    assert "lightgbm - l1_logistic" in rows and "hist_gradient_boosting" not in rows
+    assert (tmp_path / "reports" / "plots" / "roc.png").exists()
