@@ -165,10 +165,17 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
 
 
 def _flatten_params(params: Params) -> dict:
-    wanted = {"train": params.train, "labels": params.labels, "features": params.features,
-              "evaluate": params.evaluate}
-    return {f"{section}.{k}": v for section, obj in wanted.items()
-            for k, v in json_ready(dataclasses.asdict(obj)).items()}
+    """One MLflow param per leaf (`train.lgbm.num_leaves`), so runs compare key by key."""
+    def leaves(prefix: str, value) -> dict:
+        if isinstance(value, dict) and value:
+            return {k: v for key, sub in value.items()
+                    for k, v in leaves(f"{prefix}.{key}" if prefix else key, sub).items()}
+        return {prefix: value}
+
+    return leaves("", {"train": json_ready(dataclasses.asdict(params.train)),
+                       "labels": json_ready(dataclasses.asdict(params.labels)),
+                       "features": json_ready(dataclasses.asdict(params.features)),
+                       "evaluate": json_ready(dataclasses.asdict(params.evaluate))})
 
 
 def promote(params: Params, uri: str, version: str) -> str:

@@ -23,6 +23,9 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
            if k not in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_ROOT")}
     env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "DVC_NO_ANALYTICS": "1"}
+    # experiments commit to git refs: give them an identity on a machine without one
+    env |= {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+            for what, value in (("NAME", "t"), ("EMAIL", "t@t"))}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
     return result
@@ -85,3 +88,23 @@ def test_repro_from_scratch_gives_the_same_lock(repo):
         shutil.rmtree(repo / out)
     _run([sys.executable, "-m", "dvc", "repro", "--force"], repo)
     assert (repo / "dvc.lock").read_bytes() == lock
+
+
+def test_an_experiment_reaches_mlflow_but_never_moves_the_champion(repo):
+    """`dvc exp run -S ...` (the workspace run; queued ones get the same DVC_EXP_NAME) logs a
+    run tagged with the experiment's name and registers a challenger; champion stays."""
+    store = f"sqlite:///{repo / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    champion = client.get_model_version_by_alias("churn", "champion").version
+    _run([sys.executable, "-m", "dvc", "exp", "run", "-n", "few-leaves",
+          "-S", "train.lgbm.num_leaves=3"], repo)
+    challenger = client.get_model_version_by_alias("churn", "challenger")
+    assert challenger.version != champion
+    run = client.get_run(challenger.run_id)
+    assert run.data.tags["dvc_exp_name"] == "few-leaves"
+    assert run.data.params["train.lgbm.num_leaves"] == "3"
+    assert client.get_model_version_by_alias("churn", "champion").version == champion
+    assert run.data.tags["champion_moved"] == "False"
+    assert "never moved by experiments" in run.data.tags["champion_decision"]
+    registered = json.loads((repo / "data" / "models" / "registered.json").read_text())
+    assert registered["dvc_exp_name"] == "few-leaves"
