@@ -69,10 +69,15 @@ def batch_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, np.n
 
 
 def evaluate(y: np.ndarray, p: np.ndarray, customers: np.ndarray, *, resamples: int,
-             seed: int) -> dict[str, dict[str, float]]:
-    """{metric: {value, lo, hi}}: the point estimate and a 95 % customer-bootstrap interval."""
+             seed: int, weights: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """{metric: {value, lo, hi}}: the point estimate and a 95 % customer-bootstrap interval.
+
+    `weights`: `customer_weights(customers, resamples, seed)` when the caller already has them
+    (every model of one evaluation shares them)."""
     point = batch_metrics(y, p, np.ones((1, len(y))))
-    boot = batch_metrics(y, p, customer_weights(customers, resamples, seed)) if resamples else {}
+    if resamples and weights is None:
+        weights = customer_weights(customers, resamples, seed)
+    boot = batch_metrics(y, p, weights) if resamples else {}
     result = {}
     for name, value in point.items():
         entry = {"value": float(value[0])}
@@ -83,15 +88,20 @@ def evaluate(y: np.ndarray, p: np.ndarray, customers: np.ndarray, *, resamples: 
     return result
 
 
-def paired_difference(y, p_a, p_b, customers, *, metric: str, resamples: int,
-                      seed: int) -> dict[str, float]:
-    """metric(a) - metric(b) on the same resamples: is a better than b beyond the noise?"""
-    w = customer_weights(customers, resamples, seed)
-    a, b = batch_metrics(y, p_a, w)[metric], batch_metrics(y, p_b, w)[metric]
+def paired_difference(y, p_a, p_b, customers, *, metrics: tuple[str, ...], resamples: int,
+                      seed: int, weights: np.ndarray | None = None
+                      ) -> dict[str, dict[str, float]]:
+    """{metric: {value, lo, hi}} of metric(a) - metric(b) on the same resamples: is a better
+    than b beyond the noise?"""
+    w = customer_weights(customers, resamples, seed) if weights is None else weights
+    a, b = batch_metrics(y, p_a, w), batch_metrics(y, p_b, w)
     one = np.ones((1, len(y)))
-    diff = batch_metrics(y, p_a, one)[metric][0] - batch_metrics(y, p_b, one)[metric][0]
-    lo, hi = np.nanpercentile(a - b, [2.5, 97.5])
-    return {"value": float(diff), "lo": float(lo), "hi": float(hi)}
+    pa, pb = batch_metrics(y, p_a, one), batch_metrics(y, p_b, one)
+    out = {}
+    for m in metrics:
+        lo, hi = np.nanpercentile(a[m] - b[m], [2.5, 97.5])
+        out[m] = {"value": float(pa[m][0] - pb[m][0]), "lo": float(lo), "hi": float(hi)}
+    return out
 
 
 def reliability(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:

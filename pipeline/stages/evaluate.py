@@ -13,7 +13,7 @@ import pandas as pd
 
 from models import plots
 from models.classifier import ChurnClassifier
-from models.evaluation import evaluate, paired_difference
+from models.evaluation import customer_weights, evaluate, paired_difference
 from models.training import MODELS
 from pipeline import io
 from pipeline.params import EvaluateParams, Paths
@@ -21,16 +21,23 @@ from pipeline.params import EvaluateParams, Paths
 SUBSETS = ("all", "young", "early_life", "ongoing")
 
 
-def _metrics(frame: pd.DataFrame, column: str, p: EvaluateParams) -> dict:
+def _subsets(frame: pd.DataFrame, p: EvaluateParams) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+    """Each subset's rows and its customer-bootstrap weights, drawn once for every model."""
     out = {}
     for subset in SUBSETS:
         rows = frame if subset == "all" else frame[frame["kind"] == subset]
         if rows["label"].nunique() < 2:
             continue
-        out[subset] = evaluate(rows["label"].to_numpy(), rows[column].to_numpy(),
-                               rows["customer_id"].to_numpy(), resamples=p.resamples,
-                               seed=p.seed)
+        out[subset] = (rows, customer_weights(rows["customer_id"].to_numpy(), p.resamples,
+                                              p.seed) if p.resamples else None)
     return out
+
+
+def _metrics(subsets: dict, column: str, p: EvaluateParams) -> dict:
+    return {subset: evaluate(rows["label"].to_numpy(), rows[column].to_numpy(),
+                             rows["customer_id"].to_numpy(), resamples=p.resamples,
+                             seed=p.seed, weights=w)
+            for subset, (rows, w) in subsets.items()}
 
 
 def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> dict:
@@ -39,22 +46,22 @@ def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> 
     log(f"metrics on {len(pred):,} test points, {p.resamples} customer resamples")
     metrics: dict = {"split": summary, "test": {}}
     models = [m for m in MODELS if f"p_{m}" in pred.columns]
+    subsets = _subsets(pred, p)
     for model in models:
-        metrics["test"][model] = _metrics(pred, f"p_{model}", p)
-    metrics["test"]["lightgbm_uncalibrated"] = _metrics(pred, "p_lightgbm_raw", p)
+        metrics["test"][model] = _metrics(subsets, f"p_{model}", p)
+    metrics["test"]["lightgbm_uncalibrated"] = _metrics(subsets, "p_lightgbm_raw", p)
     y, cust = pred["label"].to_numpy(), pred["customer_id"].to_numpy()
     for trees in ("lightgbm", "hist_gradient_boosting"):
         if trees in models:  # do trees find more than the linear model? (paired by customer)
-            metrics[f"{trees}_minus_l1_logistic"] = {
-                m: paired_difference(y, pred[f"p_{trees}"].to_numpy(),
-                                     pred["p_l1_logistic"].to_numpy(), cust, metric=m,
-                                     resamples=p.resamples, seed=p.seed)
-                for m in ("roc_auc", "pr_auc", "brier")
-            }
+            metrics[f"{trees}_minus_l1_logistic"] = paired_difference(
+                y, pred[f"p_{trees}"].to_numpy(), pred["p_l1_logistic"].to_numpy(), cust,
+                metrics=("roc_auc", "pr_auc", "brier"), resamples=p.resamples, seed=p.seed,
+                weights=subsets["all"][1])
     with_truth = pred[pred["truth"].notna()]
     if len(with_truth):
-        metrics["oracle"] = _metrics(with_truth, "truth", p)
-        same_rows = _metrics(with_truth, "p_lightgbm", p)
+        truth_subsets = _subsets(with_truth, p)
+        metrics["oracle"] = _metrics(truth_subsets, "truth", p)
+        same_rows = _metrics(truth_subsets, "p_lightgbm", p)
         metrics["lightgbm_minus_oracle"] = {
             subset: {m: same_rows[subset][m]["value"] - metrics["oracle"][subset][m]["value"]
                      for m in ("roc_auc", "pr_auc", "brier", "ece")}

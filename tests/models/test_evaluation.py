@@ -57,6 +57,12 @@ def test_paired_difference_sees_a_better_model():
     truth = rng.random(4000)
     y = (rng.random(4000) < truth).astype(float)
     noisy = np.clip(truth + rng.normal(0, 0.4, 4000), 0, 1)
-    d = paired_difference(y, truth, noisy, rng.integers(0, 800, 4000), metric="roc_auc",
+    customers = rng.integers(0, 800, 4000)
+    d = paired_difference(y, truth, noisy, customers, metrics=("roc_auc", "brier"),
                           resamples=200, seed=5)
-    assert d["lo"] > 0 and d["value"] > 0.05
+    assert d["roc_auc"]["lo"] > 0 and d["roc_auc"]["value"] > 0.05
+    assert d["brier"]["hi"] < 0  # the truth's squared error is lower
+    # the same resamples, handed in or drawn inside: the same interval
+    w = customer_weights(customers, 200, 5)
+    assert paired_difference(y, truth, noisy, customers, metrics=("roc_auc",), resamples=200,
+                             seed=5, weights=w)["roc_auc"] == d["roc_auc"]
