@@ -254,22 +254,16 @@ def explain(w: Path, run_dir: Path, top: int = 8) -> list[str]:
     """Where the product's time goes on one workload: its compiled SQL, run once under
     DuckDB's profiler (EXPLAIN ANALYZE as JSON; not part of the timed runs). Returns the
     `top` operators by their time (summed over threads), and writes profile.json."""
+    import dataclasses
+
     import ibis
 
-    from features import windows
-    from pipeline import tables
     from pipeline.stages import features as stage
 
     p = _load_params(w)
-    m = tables.manifest(p.paths)
-    con = stage.connect(p.features.engine, m.timezone)
-    src = {name: con.read_parquet(str(path), table_name=name)
-           for name, path in tables.interim_files(p.paths, m).items()}
-    points = con.read_parquet(str(run_dir / "observations.parquet"), table_name="points")
-    vocab = windows.Vocab(plans=stage._distinct(src["subscriptions"], "plan"),
-                          channels=stage._distinct(src["customers"], "channel"))
-    spec = windows.Spec(p.features.window_days, p.features.recent_days, p.labels.horizon_days)
-    sql = ibis.to_sql(windows.build(points, src, vocab=vocab, spec=spec), dialect="duckdb")
+    paths = dataclasses.replace(p.paths, processed=str(run_dir))  # the workload's points
+    con, expr, _, _ = stage.expression(p.features, p.labels, paths)
+    sql = ibis.to_sql(expr, dialect="duckdb")
     (run_dir / "product.sql").write_text(str(sql))
     raw = con.con  # the DuckDB connection under Ibis
     profile = run_dir / "profile.json"

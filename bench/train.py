@@ -10,6 +10,7 @@ Imports, MLflow store creation and the baseline are timed apart. Usage:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -27,14 +28,16 @@ import pandas as pd  # noqa: E402
 from features.catalogue import CATEGORICAL, FEATURES  # noqa: E402
 from models import calibration  # noqa: E402
 from models import lgbm as product_lgbm  # noqa: E402
-from models.classifier import ChurnClassifier, FeatureContract  # noqa: E402
+from models.classifier import ChurnClassifier  # noqa: E402
+from pipeline import io  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
+from pipeline.stages.train import contract_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def matrix(rows: int) -> tuple[pd.DataFrame, np.ndarray]:
-    table = pd.read_parquet(ROOT / "data" / "processed" / "features.parquet")
+def matrix(features: Path, rows: int) -> tuple[pd.DataFrame, np.ndarray]:
+    table = pd.read_parquet(features)
     table = table[table["label"].notna()]
     reps = -(-rows // len(table))
     big = pd.concat([table] * reps, ignore_index=True).iloc[:rows]
@@ -48,12 +51,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     params = load_params(ROOT / "params.yaml")
-    x, y = matrix(args.rows)
+    x, y = matrix(params.paths.features, args.rows)
     cal = slice(0, len(y) // 10)
-    lgb_params = {"objective": "binary", **params.train.lgbm, **product_lgbm.DETERMINISTIC,
-                  "seed": params.train.seed}
-    contract = FeatureContract(FEATURES, {c: str(x[c].dtype) for c in FEATURES}, CATEGORICAL,
-                               {}, {f: "" for f in FEATURES})
+    lgb_params = product_lgbm.booster_params(params.train.lgbm, params.train.seed)
+    contract = contract_of(io.read_json(params.paths.feature_meta), params.labels)
 
     t0 = time.perf_counter()
     import mlflow
@@ -64,7 +65,6 @@ def main() -> None:
     store = Path(tempfile.mkdtemp(prefix="bench-mlflow-"))
     t0 = time.perf_counter()
     uri = f"sqlite:///{store / 'mlflow.db'}"
-    import os
     os.environ["DVC_ROOT"] = str(store)
     tracking.setup(uri, "bench")
     t_store = time.perf_counter() - t0

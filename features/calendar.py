@@ -26,16 +26,6 @@ FIRST_YEAR = 1000  # 1621-03-21
 LAST_YEAR = 1999  # 2620-03-21
 
 
-def to_ascii_digits(text: str) -> str:
-    """Python twin of the SQL translation (for messages and tests)."""
-    return text.translate(str.maketrans(DIGITS_FROM, DIGITS_TO))
-
-
-def jalali_to_gregorian(year: int, month: int, day: int) -> dt.date:
-    """One date through jdatetime (ValueError if it is not a Jalali date)."""
-    return jdatetime.date(year, month, day).togregorian()
-
-
 def _year_tables() -> tuple[list[dt.date], list[int]]:
     starts, esfand = [], []
     for year in range(FIRST_YEAR, LAST_YEAR + 1):

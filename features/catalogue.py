@@ -108,9 +108,6 @@ FEATURES: tuple[str, ...] = tuple(f.name for f in CATALOGUE)
 CATEGORICAL: tuple[str, ...] = tuple(f.name for f in CATALOGUE if f.categorical)
 FAMILY: dict[str, Family] = {f.name: f.family for f in CATALOGUE}
 
-KEYS = ("customer_id", "t")
-POINT_COLUMNS = ("customer_id", "t", "kind", "run", "label", "truth")
-
 
 def render() -> str:
     lines = [

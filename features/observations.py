@@ -62,8 +62,8 @@ def runs(
     )
     churn = subs["outcome"].isin(CHURN_OUTCOMES) | derived_lapse
     # a period belongs to the run numbered by the churns strictly before it
-    run = (churn.astype("int64").groupby(subs["customer_id"], sort=False).cumsum()
-           - churn.astype("int64"))
+    churns = churn.astype("int64")
+    run = churns.groupby(subs["customer_id"], sort=False).cumsum() - churns
     periods = subs.assign(run=run, churn_end=subs["period_end"].where(churn))
     by_run = periods.groupby(["customer_id", "run"], sort=True).agg(
         run_start=("period_start", "min"), run_end=("churn_end", "max")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from features.catalogue import CATALOGUE, CATEGORICAL, FEATURES, TOPICS
+from features.catalogue import CATALOGUE, FEATURES, TOPICS
 
 
 @dataclass(frozen=True)
@@ -241,14 +241,18 @@ def _finish(w: ir.Table, spec: Spec) -> ir.Table:
     ongoing = w.td > w.sd + spec.window_days
     f_msgs = w.f_msgs.fill_null(z)
     f_days = w.f_days.fill_null(z)
+    per_day, active_share = _safe_div(msgs, n), _safe_div(days, n)
+    per_active_day = _safe_div(batches, days)
+    trend = _trend(w.u_last.fill_null(z), w.u_first.fill_null(z))
+    tickets_window = w.tickets_window.fill_null(z)
     cols = dict(
         window_days=n,
-        usage_messages=msgs, usage_messages_per_day=_safe_div(msgs, n),
-        usage_active_days=days, usage_active_share=_safe_div(days, n),
+        usage_messages=msgs, usage_messages_per_day=per_day,
+        usage_active_days=days, usage_active_share=active_share,
         usage_recent_active_share=_safe_div(w.u_recent.fill_null(z),
                                             ibis.least(spec.recent_days, n)),
-        usage_sends_per_active_day=_safe_div(batches, days),
-        usage_trend=_trend(w.u_last.fill_null(z), w.u_first.fill_null(z)),
+        usage_sends_per_active_day=per_active_day,
+        usage_trend=trend,
         usage_slope=rel_slope,
         usage_days_since_last=ibis.ifelse(days > 0, n - w.u_maxx, n),
         usage_longest_gap=ibis.ifelse(days > 0, ibis.greatest(w.u_idle, n - 1 - w.u_maxx), n),
@@ -259,8 +263,7 @@ def _finish(w: ir.Table, spec: Spec) -> ir.Table:
         tickets_30=w.tickets_30.fill_null(z),
         tickets_problem_30=w.tickets_problem_30.fill_null(z),
         tickets_unresolved=w.tickets_unresolved.fill_null(z),
-        tickets_days_since_last=ibis.ifelse(w.tickets_window.fill_null(z) > 0,
-                                            n - w.tickets_lastx, n),
+        tickets_days_since_last=ibis.ifelse(tickets_window > 0, n - w.tickets_lastx, n),
         referrals_window=w.referrals_window.fill_null(z),
         referrals_ever=w.referrals_ever.fill_null(z),
         nps_last=w.nps_last.cast("float64") if "nps_last" in w.columns
@@ -272,25 +275,21 @@ def _finish(w: ir.Table, spec: Spec) -> ir.Table:
         tenure_days=w.td - w.sd, customer_age_days=w.td - w.signup_day,
         periods_paid=w.periods_paid.fill_null(z), reactivated=w.run_no > 0,
         channel_code=w.channel_code, was_referred=w.was_referred,
-        f90_messages_per_day=ibis.ifelse(ongoing, f_msgs / spec.window_days, _safe_div(msgs, n)),
-        f90_active_share=ibis.ifelse(ongoing, f_days / spec.window_days, _safe_div(days, n)),
+        f90_messages_per_day=ibis.ifelse(ongoing, f_msgs / spec.window_days, per_day),
+        f90_active_share=ibis.ifelse(ongoing, f_days / spec.window_days, active_share),
         f90_sends_per_active_day=ibis.ifelse(ongoing, _safe_div(w.f_batches.fill_null(z), f_days),
-                                             _safe_div(batches, days)),
+                                             per_active_day),
         f90_trend=ibis.ifelse(ongoing, _trend(w.f_last.fill_null(z), w.f_first.fill_null(z)),
-                              _trend(w.u_last.fill_null(z), w.u_first.fill_null(z))),
+                              trend),
         f90_topups=ibis.ifelse(ongoing, w.fc_topups.fill_null(z), topups),
         f90_charge_total=ibis.ifelse(ongoing, w.fc_total.fill_null(0.0), total),
-        f90_tickets=ibis.ifelse(ongoing, w.f_tickets.fill_null(z),
-                                w.tickets_window.fill_null(z)),
+        f90_tickets=ibis.ifelse(ongoing, w.f_tickets.fill_null(z), tickets_window),
     )
     nps_last = cols["nps_last"]
     cols["nps_band"] = ibis.cases((nps_last.isnull(), 0), (nps_last <= 6, 1), (nps_last <= 8, 2),
                                   else_=3)
-    typed = {
-        name: cols[name].cast("int64" if name in CATEGORICAL else "float64")
-        for name in FEATURES
-    }
-    return w.select("pid", "pt", **typed)
+    return w.select("pid", "pt", **{name: cols[name].cast(dtype)
+                                    for name, dtype in feature_dtypes().items()})
 
 
 def feature_dtypes() -> dict[str, str]:

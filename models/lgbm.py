@@ -13,7 +13,8 @@ import pandas as pd
 DETERMINISTIC = {"deterministic": True, "force_row_wise": True, "verbosity": -1}
 
 
-def _params(params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+def booster_params(params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """What `lightgbm.train` gets: the params.yaml section, made deterministic and seeded."""
     return {"objective": "binary", **params, **DETERMINISTIC, "seed": seed}
 
 
@@ -33,7 +34,7 @@ def fit(x: pd.DataFrame, y: np.ndarray, *, categorical: list[str], params: Mappi
         valid_sets = [dataset(valid[0], valid[1], categorical, reference=train)]
         if early_stopping:
             callbacks.append(lgb.early_stopping(early_stopping, verbose=False))
-    p = _params(params, seed)
+    p = booster_params(params, seed)
     p.setdefault("metric", "binary_logloss")
     booster = lgb.train(p, train, num_boost_round=rounds, valid_sets=valid_sets,
                         callbacks=callbacks)

@@ -38,7 +38,9 @@ def _distinct(table, column: str) -> tuple[str, ...]:
     return tuple(sorted(v for v in values if v is not None))
 
 
-def run(feat: FeatureParams, labels: LabelParams, paths: Paths) -> FeatureSummary:
+def expression(feat: FeatureParams, labels: LabelParams, paths: Paths):
+    """The connection, the feature table's Ibis expression over the interim files and the
+    observation points, its category vocabulary and its windows."""
     m = tables.manifest(paths)
     con = connect(feat.engine, m.timezone)
     src = {name: con.read_parquet(str(path), table_name=name)
@@ -49,7 +51,11 @@ def run(feat: FeatureParams, labels: LabelParams, paths: Paths) -> FeatureSummar
     vocab = windows.Vocab(plans=_distinct(src["subscriptions"], "plan"),
                           channels=_distinct(src["customers"], "channel"))
     spec = windows.Spec(feat.window_days, feat.recent_days, labels.horizon_days)
-    expr = windows.build(points, src, vocab=vocab, spec=spec)
+    return con, windows.build(points, src, vocab=vocab, spec=spec), vocab, spec
+
+
+def run(feat: FeatureParams, labels: LabelParams, paths: Paths) -> FeatureSummary:
+    con, expr, vocab, spec = expression(feat, labels, paths)
     with io.atomic_path(paths.features) as tmp:
         con.to_parquet(expr, str(tmp))
     rows = pq.read_metadata(paths.features).num_rows
@@ -62,4 +68,4 @@ def run(feat: FeatureParams, labels: LabelParams, paths: Paths) -> FeatureSummar
     }
     io.write_json(meta, paths.feature_meta)
     return FeatureSummary(engine=feat.engine, rows=rows, features=len(FEATURES),
-                          vocab={k: list(v) for k, v in meta["vocab"].items()})
+                          vocab=meta["vocab"])

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from features.catalogue import CATALOGUE, CATEGORICAL, FEATURES
+from features.catalogue import CATEGORICAL, FAMILY, FEATURES
 from models.classifier import FeatureContract
 from models.training import TrainResult, train
 from pipeline import io
@@ -20,7 +20,7 @@ def contract_of(meta: dict, labels: LabelParams) -> FeatureContract:
     return FeatureContract(
         features=FEATURES, dtypes=dict(meta["dtypes"]), categorical=CATEGORICAL,
         vocab={k: list(v) for k, v in meta["vocab"].items()},
-        families={f.name: f.family for f in CATALOGUE},
+        families=dict(FAMILY),
         label={"horizon_days": labels.horizon_days, "grace_days": labels.grace_days,
                "early_life_days": labels.early_life_days,
                "window_days": meta["spec"]["window_days"],

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
-import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from models import lgbm
 from models.classifier import ChurnClassifier
 from models.pyfunc import load
 from pipeline import tracking
@@ -61,8 +61,7 @@ def test_champion_moves_only_by_the_rule(store, monkeypatch):
     assert first.decision.promote
     # a worse model (one tree) with the same contract: registered, but not champion
     split = ChurnClassifier.load(params.paths.split_model)
-    worse = ChurnClassifier(lgb.Booster(model_str=split.booster.model_to_string(num_iteration=1)),
-                            split.calibrator, split.contract)
+    worse = ChurnClassifier(lgbm.truncate(split.booster, 1), split.calibrator, split.contract)
     shutil.rmtree(params.paths.split_model)
     worse.save(params.paths.split_model)
     second = register.run(params, uri, log=lambda m: None)

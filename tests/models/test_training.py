@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.catalogue import CATEGORICAL, FEATURES
-from models import calibration
+from models import calibration, lgbm
 from models.classifier import ChurnClassifier, ContractMismatch
 
 
@@ -37,10 +36,8 @@ def test_calibration_lowers_brier_on_held_out_data(built):
     data = table[table["label"].notna()].sort_values("t").reset_index(drop=True)
     fit, fresh = data.iloc[: len(data) // 2], data.iloc[len(data) // 2:]
     enriched = pd.concat([fit, fit[fit["label"] == 1], fit[fit["label"] == 1]])
-    booster = lgb.train({"objective": "binary", "verbosity": -1, "seed": 1, "num_threads": 2,
-                         "deterministic": True, "force_row_wise": True},
-                        lgb.Dataset(enriched[list(FEATURES)], enriched["label"],
-                                    categorical_feature=list(CATEGORICAL)), 100)
+    booster = lgbm.fit(enriched[list(FEATURES)], enriched["label"], categorical=list(CATEGORICAL),
+                       params={"num_threads": 2}, rounds=100, seed=1)
     a, b = fresh.iloc[::2], fresh.iloc[1::2]
     for method in ("isotonic", "sigmoid"):
         cal = calibration.fit(booster.predict(a[list(FEATURES)]), a["label"], method)
@@ -111,18 +108,15 @@ def test_peer_is_early_stopped_and_evaluated(built, trained, params):
     assert d["lo"] <= d["value"] <= d["hi"]
 
 
-def test_peer_is_skipped_when_its_params_are_null(built, params):
-    from models.training import train
-    from pipeline import io
-    from pipeline.stages.train import contract_of
+def test_peer_is_skipped_when_its_params_are_null(built, params, tmp_path):
+    import dataclasses
 
-    table = pd.read_parquet(built.features)
-    p = params.train
-    r = train(table, contract_of(io.read_json(built.feature_meta), params.labels), seed=p.seed,
-              kinds=p.kinds, test_days=p.test_days, calibration_days=p.calibration_days,
-              method=p.calibration, oof_folds=2, rounds=30, early_stopping=10,
-              lgbm_params=p.lgbm, logistic_c=p.logistic_c,
-              horizon_days=params.labels.horizon_days, hgb_params=None, log=lambda m: None)
+    from pipeline.stages import train as train_stage
+
+    quick = dataclasses.replace(params.train, oof_folds=2, rounds=30, early_stopping=10,
+                                hist_gradient_boosting=None)
+    r = train_stage.run(quick, params.labels, dataclasses.replace(built, models=str(tmp_path)),
+                        log=lambda m: None)
     assert "p_hist_gradient_boosting" not in r.predictions
     assert r.summary["hist_gradient_boosting_iterations"] is None
 

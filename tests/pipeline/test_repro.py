@@ -42,11 +42,10 @@ def repo(tmp_path_factory) -> Path:
     write_params(repo, simulate={"customers": 500, "days": 600},
                  train={"test_days": 90, "calibration_days": 100, "oof_folds": 3},
                  evaluate={"resamples": 50, "shap_sample": 300})
-    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
     _run(["git", "init", "-q"], repo)
     _run([sys.executable, "-m", "dvc", "init", "-q"], repo)
-    _run([*git, "add", "-A"], repo)
-    _run([*git, "commit", "-qm", "init"], repo)
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "commit", "-qm", "init"], repo)
     return repo
 
 
