@@ -9,6 +9,8 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from models.evaluation import point_metrics
+
 Method = Literal["isotonic", "sigmoid"]
 EPS = 1e-6
 
@@ -61,8 +63,6 @@ def forward_check(scores: np.ndarray, y: np.ndarray, t: np.ndarray
 
     The halves are split between two dates (a date's points stay together), at the boundary
     that balances them best. Returns the table, or an empty one and why it was skipped."""
-    from models.evaluation import batch_metrics
-
     scores, y, t = np.asarray(scores, np.float64), np.asarray(y, np.float64), np.asarray(t)
     dates, counts = np.unique(t, return_counts=True)
     if len(dates) < 2:
@@ -78,11 +78,10 @@ def forward_check(scores: np.ndarray, y: np.ndarray, t: np.ndarray
     candidates = {"raw": scores[new]}
     for method in ("sigmoid", "isotonic"):
         candidates[method] = fit(scores[old], y[old], method)(scores[new])
-    ones = np.ones((1, int(new.sum())))
     out = {}
     for name, p in candidates.items():
-        m = batch_metrics(y[new], p, ones)
-        out[name] = {k: float(m[k][0]) for k in ("log_loss", "brier", "ece", "roc_auc")}
+        m = point_metrics(y[new], p)
+        out[name] = {k: m[k] for k in ("log_loss", "brier", "ece", "roc_auc")}
     return out, ""
 
 

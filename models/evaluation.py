@@ -68,40 +68,53 @@ def batch_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, np.n
     return out
 
 
-def evaluate(y: np.ndarray, p: np.ndarray, customers: np.ndarray, *, resamples: int,
-             seed: int, weights: np.ndarray | None = None) -> dict[str, dict[str, float]]:
-    """{metric: {value, lo, hi}}: the point estimate and a 95 % customer-bootstrap interval.
+def point_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Every metric on the points as they are (no resampling)."""
+    return {k: float(v[0]) for k, v in batch_metrics(y, p, np.ones((1, len(y)))).items()}
 
-    `weights`: `customer_weights(customers, resamples, seed)` when the caller already has them
-    (every model of one evaluation shares them)."""
-    point = batch_metrics(y, p, np.ones((1, len(y))))
-    if resamples and weights is None:
-        weights = customer_weights(customers, resamples, seed)
-    boot = batch_metrics(y, p, weights) if resamples else {}
+
+Scored = tuple[dict[str, float], dict[str, np.ndarray]]  # point values, per-resample values
+
+
+def score(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None) -> Scored:
+    """One model's metrics on the points, and on each resample (none without `weights`)."""
+    return point_metrics(y, p), (batch_metrics(y, p, weights) if weights is not None else {})
+
+
+def summary(scored: Scored) -> dict[str, dict[str, float]]:
+    """{metric: {value, lo, hi}}: the point estimate and the 95 % bootstrap interval."""
+    point, boot = scored
     result = {}
     for name, value in point.items():
-        entry = {"value": float(value[0])}
+        result[name] = {"value": value}
         if boot:
             lo, hi = np.nanpercentile(boot[name], [2.5, 97.5])
-            entry |= {"lo": float(lo), "hi": float(hi)}
-        result[name] = entry
+            result[name] |= {"lo": float(lo), "hi": float(hi)}
     return result
 
 
-def paired_difference(y, p_a, p_b, customers, *, metrics: tuple[str, ...], resamples: int,
-                      seed: int, weights: np.ndarray | None = None
-                      ) -> dict[str, dict[str, float]]:
+def difference(a: Scored, b: Scored, metrics: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """{metric: {value, lo, hi}} of metric(a) - metric(b) on the same resamples: is a better
     than b beyond the noise?"""
-    w = customer_weights(customers, resamples, seed) if weights is None else weights
-    a, b = batch_metrics(y, p_a, w), batch_metrics(y, p_b, w)
-    one = np.ones((1, len(y)))
-    pa, pb = batch_metrics(y, p_a, one), batch_metrics(y, p_b, one)
     out = {}
     for m in metrics:
-        lo, hi = np.nanpercentile(a[m] - b[m], [2.5, 97.5])
-        out[m] = {"value": float(pa[m][0] - pb[m][0]), "lo": float(lo), "hi": float(hi)}
+        lo, hi = np.nanpercentile(a[1][m] - b[1][m], [2.5, 97.5])
+        out[m] = {"value": a[0][m] - b[0][m], "lo": float(lo), "hi": float(hi)}
     return out
+
+
+def evaluate(y: np.ndarray, p: np.ndarray, customers: np.ndarray, *, resamples: int,
+             seed: int) -> dict[str, dict[str, float]]:
+    """`summary` of one model, resampling customers."""
+    return summary(score(y, p, customer_weights(customers, resamples, seed) if resamples
+                         else None))
+
+
+def paired_difference(y, p_a, p_b, customers, *, metrics: tuple[str, ...], resamples: int,
+                      seed: int) -> dict[str, dict[str, float]]:
+    """`difference` of two models on the same customer resamples."""
+    w = customer_weights(customers, resamples, seed)
+    return difference(score(y, p_a, w), score(y, p_b, w), metrics)
 
 
 def reliability(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:

@@ -23,7 +23,6 @@ MODELS = ("base_rate", "l1_logistic", "hist_gradient_boosting", "lightgbm")  # t
 
 @dataclass
 class TrainResult:
-    split: splits.Split
     split_model: ChurnClassifier
     final_model: ChurnClassifier
     predictions: pd.DataFrame  # the test slice: keys, kind, label, truth, p_<model>
@@ -119,4 +118,4 @@ def train(table: pd.DataFrame, contract: FeatureContract, *, seed: int, kinds: t
         "logistic_nonzero_coefficients": int(np.count_nonzero(logit[-1].coef_)),
         "hist_gradient_boosting_iterations": None if peer is None else peer.best_iteration_,
     }
-    return TrainResult(split, split_model, final, predictions, summary)
+    return TrainResult(split_model, final, predictions, summary)

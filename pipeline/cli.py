@@ -225,8 +225,6 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
         note = calibration.advice(check, method)
         if note:
             console.print(f"[yellow]note: {note}[/yellow]")
-    elif s["calibration"].get("forward_check_skipped"):
-        console.print(f"calibration check skipped: {s['calibration']['forward_check_skipped']}")
 
 
 @app.command()
@@ -244,7 +242,7 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
     for name, text in stage.headline(metrics):
         table.add_row(name, text)
     console.print(table)
-    console.print(f"{p.paths.reports}/metrics.json, plots in {p.paths.reports}/plots/")
+    console.print(f"{p.paths.metrics}, plots in {p.paths.plots}/")
 
 
 @app.command()

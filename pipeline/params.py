@@ -83,6 +83,14 @@ class Paths:
         return Path(self.reports)
 
     @property
+    def metrics(self) -> Path:
+        return self.reports_dir / "metrics.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.reports_dir / "plots"
+
+    @property
     def train_summary(self) -> Path:
         return Path(self.models) / "train_summary.json"
 

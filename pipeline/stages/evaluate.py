@@ -13,7 +13,7 @@ import pandas as pd
 
 from models import plots
 from models.classifier import ChurnClassifier
-from models.evaluation import customer_weights, evaluate, paired_difference
+from models.evaluation import Scored, customer_weights, difference, score, summary
 from models.training import MODELS
 from pipeline import io
 from pipeline.params import EvaluateParams, Paths
@@ -33,43 +33,46 @@ def _subsets(frame: pd.DataFrame, p: EvaluateParams) -> dict[str, tuple[pd.DataF
     return out
 
 
-def _metrics(subsets: dict, column: str, p: EvaluateParams) -> dict:
-    return {subset: evaluate(rows["label"].to_numpy(), rows[column].to_numpy(),
-                             rows["customer_id"].to_numpy(), resamples=p.resamples,
-                             seed=p.seed, weights=w)
+def _scores(subsets: dict, column: str, resample: bool = True) -> dict[str, Scored]:
+    return {subset: score(rows["label"].to_numpy(), rows[column].to_numpy(),
+                          w if resample else None)
             for subset, (rows, w) in subsets.items()}
+
+
+def _summaries(scored: dict[str, Scored]) -> dict:
+    return {subset: summary(s) for subset, s in scored.items()}
 
 
 def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> dict:
     pred = pd.read_parquet(paths.predictions)
-    summary = io.read_json(paths.train_summary)
+    trained = io.read_json(paths.train_summary)
     log(f"metrics on {len(pred):,} test points, {p.resamples} customer resamples")
-    metrics: dict = {"split": summary, "test": {}}
+    metrics: dict = {"split": trained, "test": {}}
     models = [m for m in MODELS if f"p_{m}" in pred.columns]
     subsets = _subsets(pred, p)
+    scored = {m: _scores(subsets, f"p_{m}") for m in models}
     for model in models:
-        metrics["test"][model] = _metrics(subsets, f"p_{model}", p)
-    metrics["test"]["lightgbm_uncalibrated"] = _metrics(subsets, "p_lightgbm_raw", p)
-    y, cust = pred["label"].to_numpy(), pred["customer_id"].to_numpy()
+        metrics["test"][model] = _summaries(scored[model])
+    metrics["test"]["lightgbm_uncalibrated"] = _summaries(_scores(subsets, "p_lightgbm_raw"))
     for trees in ("lightgbm", "hist_gradient_boosting"):
-        if trees in models:  # do trees find more than the linear model? (paired by customer)
-            metrics[f"{trees}_minus_l1_logistic"] = paired_difference(
-                y, pred[f"p_{trees}"].to_numpy(), pred["p_l1_logistic"].to_numpy(), cust,
-                metrics=("roc_auc", "pr_auc", "brier"), resamples=p.resamples, seed=p.seed,
-                weights=subsets["all"][1])
+        if trees in models and p.resamples:  # do trees find more than the linear model?
+            metrics[f"{trees}_minus_l1_logistic"] = difference(
+                scored[trees]["all"], scored["l1_logistic"]["all"], ("roc_auc", "pr_auc", "brier"))
     with_truth = pred[pred["truth"].notna()]
     if len(with_truth):
-        truth_subsets = _subsets(with_truth, p)
-        metrics["oracle"] = _metrics(truth_subsets, "truth", p)
-        same_rows = _metrics(truth_subsets, "p_lightgbm", p)
+        truth_subsets = subsets if len(with_truth) == len(pred) else _subsets(with_truth, p)
+        metrics["oracle"] = _summaries(_scores(truth_subsets, "truth"))
+        # only the point values are compared: no resampling
+        same_rows = _scores(truth_subsets, "p_lightgbm", resample=False)
         metrics["lightgbm_minus_oracle"] = {
-            subset: {m: same_rows[subset][m]["value"] - metrics["oracle"][subset][m]["value"]
+            subset: {m: same_rows[subset][0][m] - metrics["oracle"][subset][m]["value"]
                      for m in ("roc_auc", "pr_auc", "brier", "ece")}
             for subset in metrics["oracle"]
         }
-    io.write_json(metrics, paths.reports_dir / "metrics.json")
+    io.write_json(metrics, paths.metrics)
 
     log("plots")
+    y = pred["label"].to_numpy()
     model = ChurnClassifier.load(paths.split_model)
     table = pd.read_parquet(paths.features)
     test = pred[["customer_id", "t"]].merge(table, on=["customer_id", "t"], how="left")
@@ -78,7 +81,7 @@ def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> 
     # exports have none); its metrics above use the points that have it
     scores_truth = ({"oracle": pred["truth"].to_numpy()}
                     if pred["truth"].notna().all() else {})
-    out = paths.reports_dir / "plots"
+    out = paths.plots
     gain = pd.Series(model.booster.feature_importance("gain"), index=model.contract.features)
     sample = test.sample(n=min(p.shap_sample, len(test)), random_state=p.seed)
     contrib = model.contributions(sample)

@@ -23,7 +23,6 @@ class ObserveSummary:
     reactivations: int
     by_kind: dict[str, dict[str, float]]  # kind -> points, labelled, churn rate
     churned_before_early_life: int  # runs that ended before day `early_life_days`
-    truth: bool
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -73,5 +72,4 @@ def run(labels: LabelParams, paths: Paths, truth_file: Path | None) -> ObserveSu
         as_of=m.as_of.isoformat(), runs=len(runs), reactivations=int((runs["run"] > 0).sum()),
         by_kind=by_kind,
         churned_before_early_life=int((tenure < labels.early_life_days).sum()),
-        truth=bool(truth.notna().any()),
     )

@@ -5,7 +5,6 @@ Its own stage because DVC's run cache can skip `train`, and a skipped stage logs
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import warnings
@@ -18,10 +17,10 @@ import pandas as pd
 
 import models
 from models.classifier import ChurnClassifier
-from models.evaluation import batch_metrics
+from models.evaluation import point_metrics
 from models.registry import Decision, decide
 from pipeline import io, tracking
-from pipeline.params import Params, json_ready
+from pipeline.params import Params, as_dict
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -31,18 +30,21 @@ class RegisterSummary:
     run_id: str
     version: str
     decision: Decision
-    uri: str
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, float]:
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    """Dotted key -> value for every leaf of a nested dict (`train.lgbm.num_leaves`)."""
     out = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out |= _flatten(value, name + ".")
-        elif isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
-            out[name] = float(value)
+        out |= _leaves(value, name + ".") if isinstance(value, dict) and value else {name: value}
     return out
+
+
+def _metrics(tree: dict) -> dict[str, float]:
+    """The finite numbers among the leaves: what MLflow takes as metrics."""
+    return {k: float(v) for k, v in _leaves(tree).items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)}
 
 
 def _requirements() -> list[str]:
@@ -56,9 +58,7 @@ def _requirements() -> list[str]:
 
 
 def _auc(model: ChurnClassifier, frame: pd.DataFrame) -> float:
-    p = model.predict_proba(frame)
-    return float(batch_metrics(frame["label"].to_numpy(), p, np.ones((1, len(frame))))
-                 ["roc_auc"][0])
+    return point_metrics(frame["label"].to_numpy(), model.predict_proba(frame))["roc_auc"]
 
 
 # MLflow's advice for other people's models: our integer columns are category codes that are
@@ -87,14 +87,12 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    from models.pyfunc import load
-
     paths, name = params.paths, params.mlflow.model_name
     tracking.setup(uri, params.mlflow.experiment)
     client = MlflowClient()
     model = ChurnClassifier.load(paths.model)
     split_model = ChurnClassifier.load(paths.split_model)
-    metrics = io.read_json(paths.reports_dir / "metrics.json")
+    metrics = io.read_json(paths.metrics)
     pred = pd.read_parquet(paths.predictions)
     table = pd.read_parquet(paths.features)
     test = pred[["customer_id", "t", "label"]].merge(
@@ -105,12 +103,13 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
                                    "dvc_stage": os.environ.get("DVC_STAGE", "register")}
 
     with mlflow.start_run(run_name="train", tags=tags) as run:
-        mlflow.log_params({k: str(v)[:500] for k, v in _flatten_params(params).items()})
-        mlflow.log_metrics(_flatten(metrics))
+        sections = ("train", "labels", "features", "evaluate")
+        mlflow.log_params({k: str(v)[:500] for k, v in
+                           _leaves({s: as_dict(getattr(params, s)) for s in sections}).items()})
+        mlflow.log_metrics(_metrics(metrics))
         mlflow.log_dict(metrics, "metrics.json")
-        plots = paths.reports_dir / "plots"
-        if plots.exists():
-            mlflow.log_artifacts(str(plots), "plots")
+        if paths.plots.exists():
+            mlflow.log_artifacts(str(paths.plots), "plots")
         mlflow.log_artifacts(str(paths.split_model), "split_model")
         for path, context in ((paths.features, "training"), (paths.observations, "labels")):
             ds = mlflow.data.from_pandas(
@@ -138,11 +137,10 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
         if current is not None and not experiment:
             # like for like: the champion's out-of-time model, re-scored on the new test slice
             # (its production refit may have trained on these very points)
-            champion = load(f"models:/{name}@{CHAMPION}")
-            same = champion.contract.same_as(model.contract)
+            champion_split = ChurnClassifier.load(Path(mlflow.artifacts.download_artifacts(
+                run_id=current.run_id, artifact_path="split_model")))
+            same = champion_split.contract.same_as(model.contract)
             if same:
-                champion_split = ChurnClassifier.load(Path(mlflow.artifacts.download_artifacts(
-                    run_id=current.run_id, artifact_path="split_model")))
                 champion_auc = _auc(champion_split, test)
                 new_auc = _auc(split_model, test)
         decision = decide(has_champion=current is not None, experiment=experiment,
@@ -161,21 +159,7 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
     io.write_json({"model_name": name, "model_md5": tracking.md5(paths.model / "booster.txt"),
                    "dvc_exp_name": experiment or ""}, paths.registered)
     log(f"run {run.info.run_id}: {name} version {version} -> {CHALLENGER}; {decision.reason}")
-    return RegisterSummary(run.info.run_id, version, decision, uri)
-
-
-def _flatten_params(params: Params) -> dict:
-    """One MLflow param per leaf (`train.lgbm.num_leaves`), so runs compare key by key."""
-    def leaves(prefix: str, value) -> dict:
-        if isinstance(value, dict) and value:
-            return {k: v for key, sub in value.items()
-                    for k, v in leaves(f"{prefix}.{key}" if prefix else key, sub).items()}
-        return {prefix: value}
-
-    return leaves("", {"train": json_ready(dataclasses.asdict(params.train)),
-                       "labels": json_ready(dataclasses.asdict(params.labels)),
-                       "features": json_ready(dataclasses.asdict(params.features)),
-                       "evaluate": json_ready(dataclasses.asdict(params.evaluate))})
+    return RegisterSummary(run.info.run_id, version, decision)
 
 
 def promote(params: Params, uri: str, version: str) -> str:
