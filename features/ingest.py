@@ -646,6 +646,12 @@ class _Run:
         self.id_type = "string"
         self.as_of = dt.date.min
 
+    def _cand(self, name: str) -> str:
+        """The rows of s_<name> still in play: no row-local rule, not quarantined yet (SQL
+        text, so each use sees q_<name> as it is then)."""
+        return (f"SELECT s.rowid AS rid, s.* FROM s_{name} s ANTI JOIN q_{name} q "
+                f"ON s.rowid = q.rid WHERE s.code IS NULL")
+
     def q(self, sql: str) -> list[tuple]:
         return self.con.execute(sql).fetchall()
 
@@ -697,12 +703,10 @@ class _Run:
             self._read(src, copy)
             copy.unlink()
         if name == "customers":
-            non_int = self.one(
-                f"SELECT count(*) FROM s_{name} WHERE v_customer_id IS NOT NULL AND "
-                f"NOT regexp_full_match(v_customer_id, {lit(ID_INT_RE)})"
-            )
-            ids = self.one(f"SELECT count(v_customer_id) FROM s_{name}")
-            self.id_type = "integer" if ids and not non_int else "string"
+            # integer ids only if there are ids and every one looks like an integer
+            all_int = self.one(f"SELECT bool_and(regexp_full_match(v_customer_id, "
+                               f"{lit(ID_INT_RE)})) FROM s_{name}")
+            self.id_type = "integer" if all_int else "string"
 
     def _scan_sql(self, src: _Source, path: Path) -> str:
         """SELECT of the raw text r_<col> of every contract column, and _empty."""
@@ -948,10 +952,7 @@ class _Run:
     def finish_customers(self) -> None:
         name = "customers"
         self.start_quarantine(name)
-        cand = (
-            f"SELECT s.rowid AS rid, s.* FROM s_{name} s ANTI JOIN q_{name} q "
-            f"ON s.rowid = q.rid WHERE s.code IS NULL"
-        )
+        cand = self._cand(name)
         # 8 after_as_of
         self.insert(
             name,
@@ -1061,17 +1062,12 @@ class _Run:
             # looked up exactly only if the kept count says there were any
             self.finish(name, {}, ["customer_id", date_col], dedup=True)
         else:
-            cand = (
-                f"SELECT s.rowid AS rid, s.* FROM s_{name} s ANTI JOIN q_{name} q "
-                f"ON s.rowid = q.rid WHERE s.code IS NULL"
-            )
             # 13 duplicate_key (customer_id, period_start): the window runs on narrow rows,
             # the few duplicates are joined back for their values
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE k_{name} AS SELECT rid, first FROM ("
                 f"SELECT rid, min(rid) OVER (PARTITION BY v_customer_id, v_period_start) AS first "
-                f"FROM (SELECT s.rowid AS rid, s.v_customer_id, s.v_period_start FROM s_{name} s "
-                f"ANTI JOIN q_{name} q ON s.rowid = q.rid WHERE s.code IS NULL)) WHERE rid <> first"
+                f"FROM ({self._cand(name)})) WHERE rid <> first"
             )
             if self.one(f"SELECT count(*) FROM k_{name}"):
                 self.insert(
@@ -1082,10 +1078,10 @@ class _Run:
                     f"k.first AS ref_rid, {self.rv(name, 's')} "
                     f"FROM k_{name} k JOIN s_{name} s ON s.rowid = k.rid",
                 )
-            self._period_overlap(name, cand)
+            self._period_overlap(name)
             self.finish(name, {}, ["customer_id", "period_start"])
 
-    def _period_overlap(self, name: str, cand: str) -> None:
+    def _period_overlap(self, name: str) -> None:
         """14 period_overlap: a greedy walk in (period_start, line) order per customer.
 
         Only customers where some period starts before the latest end of the periods
@@ -1095,7 +1091,7 @@ class _Run:
             f"""
             CREATE OR REPLACE TEMP TABLE p_{name} AS
             WITH c AS (SELECT rid, v_customer_id AS cust, v_period_start AS ps,
-                              v_period_end AS pe FROM ({cand})),
+                              v_period_end AS pe FROM ({self._cand(name)})),
             flagged AS (
                 SELECT cust, ps < max(pe) OVER (PARTITION BY cust ORDER BY ps, rid
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS hit FROM c
@@ -1133,14 +1129,11 @@ class _Run:
         src = self.sources[name]
         assert src is not None
         kept = self._write_kept(name, exprs, order, dedup)
-        if dedup:
-            expected = self.one(f"SELECT count(*) FROM s_{name}") - self.one(
-                f"SELECT count(rid) FROM q_{name}"
-            )
-            if kept < expected:
-                self._find_duplicates(name)
+        rows = self.one(f"SELECT count(*) FROM s_{name}")
+        if dedup and kept < rows - self.one(f"SELECT count(rid) FROM q_{name}"):
+            self._find_duplicates(name)
         self._write_quarantine(name, src)
-        self._report(name, src, kept)
+        self._report(name, src, kept, rows)
 
     def _write_kept(self, name: str, exprs: dict[str, str], order: list[str], dedup: bool) -> int:
         """COPY the kept rows, sorted, to interim/<table>.parquet; returns their count.
@@ -1156,10 +1149,7 @@ class _Run:
             keys = [qi(c) for c in order + [c for c in cols if c not in order]]
         else:
             keys = [qi(c) for c in order] + ["_rid"]
-        inner = (
-            f"SELECT {select}, s.rowid AS _rid FROM s_{name} s ANTI JOIN q_{name} q "
-            f"ON s.rowid = q.rid WHERE s.code IS NULL ORDER BY {', '.join(keys)}"
-        )
+        inner = f"SELECT {select}, rid AS _rid FROM ({self._cand(name)}) ORDER BY {', '.join(keys)}"
         if dedup:
             lags = ", ".join(f"lag({qi(c)}) OVER () AS {qi('_p_' + c)}" for c in cols)
             same = " AND ".join(f"{qi(c)} IS NOT DISTINCT FROM {qi('_p_' + c)}" for c in cols)
@@ -1184,10 +1174,7 @@ class _Run:
         self.insert(
             name,
             f"""
-            WITH cand AS (
-                SELECT s.rowid AS rid, s.* FROM s_{name} s ANTI JOIN q_{name} q
-                ON s.rowid = q.rid WHERE s.code IS NULL
-            ),
+            WITH cand AS ({self._cand(name)}),
             hot AS (SELECT h FROM (SELECT {h} AS h FROM cand) GROUP BY h HAVING count(*) > 1)
             SELECT rid, 'duplicate_row' AS rule, '' AS col,
                 'exact copy of line {{ref}}' AS reason, first AS ref_rid, {self.rv(name)}
@@ -1228,8 +1215,9 @@ class _Run:
             f"TO {lit(out)} (FORMAT parquet, COMPRESSION snappy)"
         )
 
-    def _report(self, name: str, src: _Source, kept: int) -> None:
-        rows_in = self.one(f"SELECT count(*) FROM s_{name}") + len(self.rejects.get(name, []))
+    def _report(self, name: str, src: _Source, kept: int, rows: int) -> None:
+        """`rows`: the rows DuckDB read (s_<name>); the CSV reader's rejects come on top."""
+        rows_in = rows + len(self.rejects.get(name, []))
         by_rule = dict(self.q(f"SELECT rule, count(*) FROM q_{name} GROUP BY rule ORDER BY rule"))
         quarantined = sum(by_rule.values())
         unknown = set(by_rule) - set(RULES)
