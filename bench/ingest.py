@@ -1,4 +1,4 @@
-"""Benchmark: `features.ingest.ingest` against a bare DuckDB read-sort-write of usage.csv.
+"""Benchmark: `records.ingest.ingest` against a bare DuckDB read-sort-write of usage.csv.
 
     .venv/bin/python bench/ingest.py                 # 10M usage rows (bench/out/raw_10m)
     .venv/bin/python bench/ingest.py --rows 50000000 # the 50M case
@@ -10,7 +10,7 @@ simulator's export (per customer: ~100 usage batches, 5 periods, 2.5 top-ups, 2 
 CPU time are its own:
 
     (a) copy:   COPY (SELECT * FROM read_csv('usage.csv') ORDER BY customer_id, ts) TO x.parquet
-    (b) ingest: features.ingest.ingest(...) on the whole folder (all six tables)
+    (b) ingest: records.ingest.ingest(...) on the whole folder (all six tables)
 
 Output (and the generated data) stays under bench/out/, which git ignores.
 """
@@ -147,7 +147,7 @@ def run_copy(raw: Path, work: Path) -> None:
 
 def run_ingest(raw: Path, work: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from features.ingest import ingest
+    from records.ingest import ingest
 
     interim, quarantine = work / "interim", work / "quarantine"
     interim.mkdir()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from records.contract import TOPICS  # one list of ticket topics: the contract's
+
 Family = Literal["usage", "charge", "tickets", "referrals", "nps", "subscription"]
 
 TRAILING = "trailing 90 days"
@@ -25,8 +27,6 @@ class Feature:
     meaning: str
     categorical: bool = False
 
-
-TOPICS = ("billing", "delivery", "technical", "account", "other")
 
 CATALOGUE: tuple[Feature, ...] = (
     # usage, trailing window [max(t - 90 days, run start), t)

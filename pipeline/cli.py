@@ -108,8 +108,8 @@ def ingest(
     ] = None,
 ) -> None:
     """Validate the export against the contract: clean tables, quarantined rows, a manifest."""
-    from features.ingest import ContractError
     from pipeline.stages import ingest as stage
+    from records.ingest import ContractError
 
     p = _load(params)
     day = p.data.as_of
@@ -299,8 +299,8 @@ def contract(
         "docs/contract.md"),
 ) -> None:
     """Write the input contract (tables, columns, rules) as Markdown."""
-    from features.contract_doc import render
     from pipeline import io
+    from records.contract_doc import render
 
     with io.atomic_path(out) as tmp:
         tmp.write_text(render())

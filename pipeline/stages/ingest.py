@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from features.ingest import IngestReport, ingest
 from pipeline import io
 from pipeline.params import DataParams, Paths
+from records.ingest import IngestReport, ingest
 
 
 def run(

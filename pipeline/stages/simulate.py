@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.simulate import LabelGrid, SimSummary, simulate
 from pipeline import io
 from pipeline.params import LabelParams, SimulateParams, json_ready
+from simulator.engine import LabelGrid, SimSummary, simulate
 
 
 class FileSink:

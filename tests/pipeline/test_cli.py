@@ -7,8 +7,8 @@ import json
 import pandas as pd
 from typer.testing import CliRunner
 
-from features.contract_doc import render
 from pipeline.cli import app
+from records.contract_doc import render
 from tests.pipeline.helpers import ROOT, write_params
 
 runner = CliRunner()

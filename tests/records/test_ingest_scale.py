@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from features.ingest import ingest
+from records.ingest import ingest
 
 from .test_ingest import AS_OF, NOW, counts, quarantined, write_raw
 

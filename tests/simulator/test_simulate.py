@@ -167,7 +167,7 @@ def test_non_additive_laws_are_zero_unless_a_world_sets_them(params):
     documented logits (test vector worked by hand)."""
     import dataclasses
 
-    from features.simulate import _Rules
+    from simulator.engine import _Rules
 
     w0 = params.simulate.world
     wc = dataclasses.replace(w0, churn_disengaged=-1.0, churn_onboarding_problem=1.0,
@@ -196,7 +196,7 @@ def test_non_additive_laws_are_zero_unless_a_world_sets_them(params):
 def test_overpay_law_needs_paid_plans(params):
     import dataclasses
 
-    from features.simulate import _Rules
+    from simulator.engine import _Rules
 
     w = params.simulate.world
     free = dataclasses.replace(w.plans[0], fee=0.0)

@@ -1,8 +1,8 @@
-"""The input contract as a Markdown page (docs/contract.md), generated from features.contract."""
+"""The input contract as a Markdown page (docs/contract.md), generated from records.contract."""
 
 from __future__ import annotations
 
-from features.contract import RULES, TABLES
+from records.contract import RULES, TABLES
 
 KIND_TEXT = {
     "id": "id (string or integer)",
@@ -30,7 +30,7 @@ def render() -> str:
     lines = [
         "# Input contract",
         "",
-        "Generated from `features/contract.py` by `churn contract`; do not edit by hand.",
+        "Generated from `records/contract.py` by `churn contract`; do not edit by hand.",
         "",
         "One file per table in the raw folder (`paths.raw`): `<table>.csv`, `<table>.csv.gz` or",
         "`<table>.parquet`. Column names can be mapped onto these with `data.rename` in",

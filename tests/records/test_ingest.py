@@ -1,4 +1,4 @@
-"""features.ingest on tiny hand-written exports (real DuckDB, exact counts and lines)."""
+"""records.ingest on tiny hand-written exports (real DuckDB, exact counts and lines)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features import calendar as cal
-from features.contract import RULES, TABLES
-from features.ingest import ContractError, IngestReport, ingest
+from records import calendar as cal
+from records.contract import RULES, TABLES
+from records.ingest import ContractError, IngestReport, ingest
 
 NOW = dt.datetime(2024, 6, 1, 12, 0)  # naive = Asia/Tehran wall clock
 AS_OF = dt.date(2024, 3, 1)

@@ -92,7 +92,7 @@ offset (`Z`, `+03:30`, `+0330`, `+03`); one with an offset is converted to the b
 time zone, a naive one is taken as already in it; all are stored naive. A date column
 takes `YYYY-MM-DD` or a full timestamp (offsets converted, then the day kept). With
 calendar='jalali' the date part of text values is Jalali (converted with jdatetime's
-calendar, see features/calendar.py); natively typed Parquet DATE/TIMESTAMP columns are
+calendar, see records/calendar.py); natively typed Parquet DATE/TIMESTAMP columns are
 Gregorian whatever the calendar. A timestamp without a time of day is bad_timestamp.
 
 Blank lines: DuckDB skips them but counts them in the line numbers it reports, so a file
@@ -130,8 +130,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
-from features import calendar as cal
-from features.contract import EVENT_TABLES, RULES, TABLES, Table
+from records import calendar as cal
+from records.contract import EVENT_TABLES, RULES, TABLES, Table
 
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 CALENDARS = ("gregorian", "jalali")

@@ -1,0 +1,1 @@
+"""What every package shares: the error a user can fix."""

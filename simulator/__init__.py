@@ -1,0 +1,1 @@
+"""The built-in SMS-panel business: its world, its export and the truth behind it."""
