@@ -4,6 +4,9 @@ quirks from what trees can find in the data)."""
 
 from __future__ import annotations
 
+import difflib
+import re
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -12,6 +15,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from common.errors import ConfigError
 
 
 class BaseRate:
@@ -47,11 +53,32 @@ def l1_logistic(numeric: list[str], categorical: list[str], *, c: float, seed: i
     return Pipeline([("prep", prep), ("lr", lr)])
 
 
-class PeerParamsError(ValueError):
+class PeerParamsError(ConfigError):
     """train.hist_gradient_boosting holds something the peer cannot take."""
 
 
 RESERVED = ("categorical_features", "early_stopping", "random_state")  # set by the product
+
+
+def check_peer_params(params: dict, key: str = "hist_gradient_boosting") -> None:
+    """PeerParamsError unless sklearn's HistGradientBoostingClassifier takes `params`: names
+    (with the closest argument for a typo), then each value against sklearn's own parameter
+    constraints (type and range). Cheap: nothing is fitted."""
+    allowed = set(HistGradientBoostingClassifier().get_params()) - set(RESERVED)
+    bad = sorted(set(params) - allowed)
+    if bad:
+        close = [m for b in bad for m in difflib.get_close_matches(b, sorted(allowed), n=1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise PeerParamsError(
+            key, f"{bad} cannot be set; {', '.join(RESERVED)} are the product's, the rest "
+            f"must be arguments of sklearn's HistGradientBoostingClassifier{hint}")
+    for name, value in params.items():
+        try:
+            HistGradientBoostingClassifier(**{name: value})._validate_params()
+        except InvalidParameterError as err:
+            said = re.search(r"must be (.*)\. Got", str(err))
+            raise PeerParamsError(f"{key}.{name}", f"must be {said.group(1)}, got {value!r}"
+                                  if said else str(err)) from None
 
 
 class HistGradientBoosting:
@@ -60,13 +87,7 @@ class HistGradientBoosting:
     log loss on the slice."""
 
     def __init__(self, categorical: list[str], params: dict, seed: int) -> None:
-        allowed = set(HistGradientBoostingClassifier().get_params()) - set(RESERVED)
-        bad = sorted(set(params) - allowed)
-        if bad:
-            raise PeerParamsError(
-                f"train.hist_gradient_boosting: {bad} cannot be set; "
-                f"{', '.join(RESERVED)} are the product's, the rest must be arguments of "
-                "sklearn's HistGradientBoostingClassifier")
+        check_peer_params(params)
         self.categorical, self.params, self.seed = categorical, params, seed
 
     def _x(self, x: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from common.errors import UserError
+
 
 @dataclass(frozen=True)
 class Boundaries:
@@ -33,8 +35,8 @@ class Split:
     purged: int
 
 
-class SplitError(ValueError):
-    pass
+class SplitError(UserError):
+    """The labelled points cannot be split as train.test_days / calibration_days ask."""
 
 
 def by_time(t: pd.Series, *, test_days: int, calibration_days: int, horizon_days: int) -> Split:

@@ -20,9 +20,10 @@ def test_points(built, trained):
 
 def test_outputs_and_summary(built, trained):
     s = trained.summary
-    assert s["points"]["train"] > 5000 and s["points"]["test"] > 2000
-    assert s["boundaries"]["cal_start"] < s["boundaries"]["test_start"] <= s["boundaries"]["last"]
-    assert 1 <= s["best_iteration"] < 3000
+    assert s.points.train > 5000 and s.points.test > 2000
+    assert s.boundaries.cal_start < s.boundaries.test_start <= s.boundaries.last
+    assert 1 <= s.best_iteration < 3000
+    assert trained.uninformative == ()
     for folder in (built.model, built.split_model):
         assert {p.name for p in folder.iterdir()} == {"booster.txt", "calibrator.json",
                                                       "contract.json"}
@@ -97,7 +98,7 @@ def test_peer_is_early_stopped_and_evaluated(built, trained, params):
     test slice, and compared with the logistic regression by customer-paired bootstrap."""
     from pipeline import io
 
-    assert 1 <= trained.summary["hist_gradient_boosting_iterations"] <= (
+    assert 1 <= trained.summary.hist_gradient_boosting_iterations <= (
         params.train.hist_gradient_boosting["max_iter"])
     p = trained.predictions["p_hist_gradient_boosting"]
     assert p.between(0, 1).all() and p.nunique() > 100
@@ -118,7 +119,7 @@ def test_peer_is_skipped_when_its_params_are_null(built, params, tmp_path):
     r = train_stage.run(quick, params.labels, dataclasses.replace(built, models=str(tmp_path)),
                         log=lambda m: None)
     assert "p_hist_gradient_boosting" not in r.predictions
-    assert r.summary["hist_gradient_boosting_iterations"] is None
+    assert r.summary.hist_gradient_boosting_iterations is None
 
 
 def test_forward_check_prefers_calibration_only_where_scores_are_off():
