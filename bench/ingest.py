@@ -147,15 +147,14 @@ def run_copy(raw: Path, work: Path) -> None:
 
 def run_ingest(raw: Path, work: Path) -> None:
     sys.path.insert(0, str(ROOT))
+    from records.config import IngestConfig
     from records.ingest import ingest
 
     interim, quarantine = work / "interim", work / "quarantine"
     interim.mkdir()
     quarantine.mkdir()
-    report = ingest(
-        raw, interim, quarantine, timezone=TZ, calendar="gregorian", as_of=None,
-        max_bad_share=0.05, rename={}, now=NOW,
-    )
+    config = IngestConfig(timezone=TZ, calendar="gregorian", as_of=None, max_bad_share=0.05)
+    report = ingest(raw, interim, quarantine, config, now=NOW)
     (work / "manifest.json").write_text(json.dumps(report.to_manifest(str(raw)), indent=2))
 
 

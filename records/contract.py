@@ -136,25 +136,67 @@ TABLES: dict[str, Table] = {
 
 EVENT_TABLES = tuple(name for name, t in TABLES.items() if t.event_ts)
 
-# Rule ids a quarantined row can carry; ingest and the docs share this list.
-RULES: dict[str, str] = {
-    "missing_value": "a required value is empty",
-    "bad_date": "not a valid date (in the export's calendar)",
-    "bad_timestamp": "not a valid timestamp (in the export's calendar)",
-    "bad_integer": "not a whole number",
-    "bad_number": "not a number",
-    "bad_enum": "not one of the allowed values",
-    "out_of_range": "outside the allowed range",
-    "duplicate_key": "a key already seen earlier in the file (the first occurrence is kept)",
-    "duplicate_row": "an exact copy of an earlier row (double export; the first is kept)",
-    "unknown_customer": "customer_id is not in the customers table",
-    "unknown_referrer": "referred_by is not any customer's referral_code",
-    "before_signup": "dated before the customer's signup_date",
-    "future_row": "dated later than the wall clock when ingest ran",
-    "after_as_of": "dated on or after the export's as-of date",
-    "period_order": "period_end is not after period_start",
-    "period_overlap": "the period overlaps an earlier period of the same customer",
-    "resolved_before_opened": "resolved_at is before opened_at",
-    "customer_quarantined": "the row's customer was quarantined (see customers)",
-    "malformed_row": "the line cannot be split into the header's columns, or is blank",
+Scope = Literal["row", "table", "export"]
+SCOPE_TEXT = {
+    "row": "the row alone",
+    "table": "other rows of the same table",
+    "export": "other tables or the whole export",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule a quarantined row can carry. A row carries exactly one: the failing rule with
+    the smallest `priority` (rules sharing a priority are decided by contract column order)."""
+
+    id: str
+    priority: int
+    scope: Scope  # what ingest has to look at to judge it
+    meaning: str
+
+
+# Every rule, in priority order: ingest, its tests and docs/contract.md read this declaration.
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule("malformed_row", 0, "row",
+             "the line cannot be split into the header's columns (too many / too few fields, "
+             "unterminated quote), or every value is empty (a blank line inside the file)"),
+        Rule("missing_value", 1, "row", "a required value is empty"),
+        Rule("bad_date", 2, "row", "not a valid date (in the export's calendar)"),
+        Rule("bad_timestamp", 2, "row", "not a valid timestamp (in the export's calendar)"),
+        Rule("bad_integer", 2, "row", "not a whole number"),
+        Rule("bad_number", 2, "row", "not a finite number"),
+        Rule("bad_enum", 3, "row", "not one of the allowed values (case-insensitive)"),
+        Rule("out_of_range", 4, "row", "outside the allowed range (contract min / max)"),
+        Rule("period_order", 5, "row", "period_end is not after period_start"),
+        Rule("resolved_before_opened", 6, "row", "resolved_at is before opened_at"),
+        Rule("future_row", 7, "row",
+             "dated later than the wall clock when ingest ran (signup_date / period_start "
+             "later than today, a timestamp later than now, in the business time zone)"),
+        Rule("after_as_of", 8, "export",
+             "dated on or after the export's as-of date (event ts >= the as-of day's start; "
+             "period_start or signup_date >= the as-of day); the as-of date, when not given, "
+             "is the day after the latest event that passed the row rules"),
+        Rule("unknown_customer", 9, "export",
+             "customer_id is not in the customers table (in integer mode, also an id that "
+             "is not an integer)"),
+        Rule("customer_quarantined", 10, "export",
+             "the row's customer was quarantined (every customers row of that id)"),
+        Rule("before_signup", 11, "export",
+             "an event ts or period_start before the customer's signup_date"),
+        Rule("duplicate_row", 12, "table",
+             "(event tables) an exact copy, as typed values, of an earlier row that passed "
+             "the rules above (double export; the first is kept)"),
+        Rule("duplicate_key", 13, "table",
+             "a key (customers: customer_id, then referral_code; subscriptions: customer_id "
+             "+ period_start) already held by an earlier row in file order that passed the "
+             "rules above (the first is kept)"),
+        Rule("period_overlap", 14, "table",
+             "(subscriptions) the period starts before the end of an earlier kept period of "
+             "the same customer (walked in period_start, line order)"),
+        Rule("unknown_referrer", 15, "table",
+             "referred_by is not the referral_code of a kept customer (applied last and "
+             "transitively: a customer referred by a quarantined customer is quarantined)"),
+    )
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from records.contract import RULES, TABLES
+from records.contract import RULES, SCOPE_TEXT, TABLES
 
 KIND_TEXT = {
     "id": "id (string or integer)",
@@ -37,7 +37,8 @@ def render() -> str:
         "`params.yaml`; extra columns are ignored and listed in the ingest summary. Dates may be",
         "Gregorian or Jalali (`data.calendar`); timestamps with an offset are converted to",
         "`data.timezone`, naive ones are taken as already in it. Persian and Arabic-Indic digits",
-        "are accepted. Empty means missing.",
+        "are accepted. Empty means missing. A required table's file must hold rows (list the",
+        "exceptions in `data.allow_empty`); an optional file may be absent or empty.",
         "",
     ]
     for t in TABLES.values():
@@ -57,9 +58,14 @@ def render() -> str:
         "",
         "A bad row goes to `<paths.quarantine>/<table>.parquet` with its source file, line,",
         "column, rule and a readable reason; for every table rows in = kept + quarantined.",
+        "A row carries exactly one rule: the failing one with the smallest priority (rules",
+        "sharing a priority are decided by the contract's column order).",
         "",
-        "| rule | meaning |",
-        "|---|---|",
+        "| priority | rule | judged on | meaning |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| `{rule}` | {text} |" for rule, text in RULES.items()]
+    lines += [
+        f"| {r.priority} | `{r.id}` | {SCOPE_TEXT[r.scope]} | {r.meaning} |"
+        for r in sorted(RULES.values(), key=lambda r: r.priority)
+    ]
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from records.config import IngestConfig
 from records.ingest import ingest
 
 from .test_ingest import AS_OF, NOW, counts, quarantined, write_raw
@@ -45,8 +46,10 @@ def two_runs(tmp_path_factory):
         interim.mkdir()
         quarantine.mkdir()
         report = ingest(
-            raw, interim, quarantine, timezone="Asia/Tehran", calendar="gregorian",
-            as_of=AS_OF, max_bad_share=0.01, rename={}, now=NOW,
+            raw, interim, quarantine,
+            IngestConfig(timezone="Asia/Tehran", calendar="gregorian", as_of=AS_OF,
+                         max_bad_share=0.01),
+            now=NOW,
         )
         out.append((report, interim, quarantine))
     return out

@@ -1,0 +1,70 @@
+"""Reading one table's file into s_<table>: one DuckDB scan that types every value (values.py)
+and evaluates the row-local rules (row_rules.py), while a thread hashes the raw bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from records.ingest.errors import ContractError
+from records.ingest.row_rules import local_rules
+from records.ingest.session import Session
+from records.ingest.sources import Hasher, Source, rewrite_blank_lines, scan_sql
+from records.ingest.sql import clip, describe, lit
+from records.ingest.values import ID_INT_RE, typed_sql
+
+
+def read_table(run: Session, name: str) -> None:
+    src = run.sources[name]
+    assert src is not None
+    run.progress(f"{name}: reading {src.file}")
+    src.hasher = Hasher(src.path, check_blank=src.kind == "csv")
+    src.hasher.start()
+    _read(run, src, src.path)
+    md5, interior_blank = src.hasher.result()
+    run.md5[name] = md5
+    if interior_blank:
+        run.progress(f"{name}: {src.file} has blank lines: reading them as empty rows")
+        copy = run.tmp / f"{name}.csv"
+        rewrite_blank_lines(src.path, len(src.names), copy)
+        _read(run, src, copy)
+        copy.unlink()
+    if name == "customers":
+        # integer ids only if there are ids and every one looks like an integer
+        all_int = run.one(f"SELECT bool_and(regexp_full_match(v_customer_id, "
+                           f"{lit(ID_INT_RE)})) FROM s_{name}")
+        run.id_type = "integer" if all_int else "string"
+
+
+def _read(run: Session, src: Source, path: Path) -> None:
+    name = src.table.name
+    for obj in (f"s_{name}", f"rej_{name}", f"rejscan_{name}"):
+        run.con.execute(f"DROP TABLE IF EXISTS {obj}")
+    rules = local_rules(src.table, run.now_local)
+    run.codes[name] = [(rule, col) for _, rule, col in rules]
+    code = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(rules, 1))
+    raws = ", ".join(f"r_{c.name}" for c in src.table.columns)
+    typed = ", ".join(f"v_{c.name}" for c in src.table.columns)
+    try:
+        run.con.execute(
+            f"CREATE TABLE s_{name} AS SELECT {typed}, "
+            f"CAST(CASE {code} END AS UTINYINT) AS code, "
+            f"CASE WHEN _keep_raw THEN [{raws}] END AS raw "
+            f"FROM ({typed_sql(run.sql, src, scan_sql(src, path), run.id_type)})"
+        )
+    except duckdb.Error as err:
+        raise ContractError(f"{src.file}: cannot read the file: {describe(err)}") from None
+    run.rejects[name] = []
+    if src.kind != "csv":
+        return
+    rows = run.q(
+        f"SELECT line, min(error_type), arg_min(error_message, error_type), "
+        f"arg_min(csv_line, error_type) FROM rej_{name} GROUP BY line ORDER BY line"
+    )
+    for line, etype, message, _ in rows:
+        if "ENCODING" in etype.upper() or "UNICODE" in etype.upper():
+            raise ContractError(f"{src.file}: not UTF-8 (line {line}: {message})")
+    run.rejects[name] = [
+        (int(line), f"{message} (line {clip(text)!r})") for line, _, message, text in rows
+    ]
