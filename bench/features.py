@@ -12,7 +12,7 @@ file whose paths point there. Then, per workload:
 the points are written to WORK/features/w<N>/runs/<workload>/observations.parquet and two
 contenders run on them, each in a fresh subprocess, --repeat times, alternating:
 
-    pandas   bench/features_reference.py: read_parquet, merge, filter, groupby; writes Parquet
+    pandas   tests/features/reference.py: read_parquet, merge, filter, groupby; writes Parquet
     product  pipeline.stages.features.run (Ibis on DuckDB): the stage's own features.parquet
 
 "seconds" is the job alone (imports and interpreter start excluded); "peak RSS" is the
@@ -121,7 +121,7 @@ def _load_params(w: Path) -> SimpleNamespace:
 
 
 def job_pandas(w: Path, run_dir: Path) -> tuple[float, int]:
-    from bench.features_reference import reference_features, vocabulary
+    from tests.features.reference import reference_features, vocabulary
 
     p = _load_params(w)
     t0 = time.perf_counter()
@@ -163,7 +163,7 @@ def child(engine: str, w: Path, run_dir: Path) -> None:
         return
     # each child imports only its own engine, before the clock starts
     if engine == "pandas":
-        import bench.features_reference  # noqa: F401
+        import tests.features.reference  # noqa: F401
     else:
         import pipeline.stages.features  # noqa: F401
     import pipeline.params  # noqa: F401
@@ -228,7 +228,7 @@ def compare(run_dir: Path) -> str:
     import numpy as np
     import pandas as pd
 
-    from bench.features_reference import POINT_COLUMNS
+    from tests.features.reference import POINT_COLUMNS
     from features.catalogue import FEATURES
 
     a = pd.read_parquet(run_dir / "features.parquet")

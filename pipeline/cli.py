@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import errno
 import os
 import sys
 from pathlib import Path
@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.params import Params, ParamsError, load_params
+from common.errors import UserError
+from pipeline.params import Params, load_params, replace
 
 # OpenMP threads (LightGBM, scikit-learn) spin while they wait; on a machine whose cores are
 # busy with other jobs that made training 5-10x slower here (docs/design.md). Let them sleep,
@@ -38,13 +39,22 @@ ParamsOpt = Annotated[Path, typer.Option("--params", help="The params file to re
 def _load(path: Path) -> Params:
     try:
         return load_params(path)
-    except ParamsError as err:
+    except UserError as err:
         _fail(str(err))
 
 
 def _fail(message: str, code: int = 2) -> None:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def _date(flag: str, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{flag} {value!r} is not a date (YYYY-MM-DD)")
 
 
 def _progress() -> Progress:
@@ -71,18 +81,18 @@ def simulate(
             f"paths.raw is [bold]{p.paths.raw}[/] (your export), not the simulator's "
             f"{p.paths.sim_export}: nothing to simulate."
         )
-        stage.skip(Path(p.paths.sim), p.paths.raw)
+        _guard(lambda: stage.skip(Path(p.paths.sim), p.paths.raw))
         return
     overrides = {k: v for k, v in
                  {"customers": customers, "seed": seed, "format": fmt}.items() if v is not None}
     if fmt is not None and fmt not in ("csv", "parquet"):
         _fail(f"--format must be csv or parquet, not {fmt!r}")
-    sim = dataclasses.replace(p.simulate, **overrides)
+    sim = _guard(lambda: replace(p.simulate, "simulate", **overrides))
     target = out if out is not None else Path(p.paths.sim)
     with _progress() as bar:
         task = bar.add_task("simulate", total=sim.days)
-        summary = stage.run(sim, p.labels, target,
-                            progress=lambda done, total: bar.update(task, completed=done))
+        summary = _guard(lambda: stage.run(
+            sim, p.labels, target, progress=lambda done, total: bar.update(task, completed=done)))
     table = Table(title=f"simulated world -> {target}", show_header=True)
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -109,18 +119,12 @@ def ingest(
 ) -> None:
     """Validate the export against the contract: clean tables, quarantined rows, a manifest."""
     from pipeline.stages import ingest as stage
-    from records.ingest import ContractError
 
     p = _load(params)
-    day = p.data.as_of
-    if as_of is not None:
-        try:
-            day = dt.date.fromisoformat(as_of)
-        except ValueError:
-            _fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)")
+    data = p.data if as_of is None else _guard(
+        lambda: replace(p.data, "data", as_of=_date("--as-of", as_of)))
     raw_dir = raw if raw is not None else Path(p.paths.raw)
-    report = _stage("ingest", lambda log: stage.run(p.data, p.paths, raw_dir, day, progress=log),
-                    errors=(ContractError,),
+    report = _stage("ingest", lambda log: stage.run(data, p.paths, raw_dir, progress=log),
                     hint="Nothing was written; the previous outputs are unchanged.")
     table = Table(title=f"ingest {raw_dir} -> {p.paths.interim} (as of {report.as_of})")
     for col in ("table", "file", "rows in", "kept", "quarantined", "rules", "ignored columns"):
@@ -140,14 +144,11 @@ def ingest(
 @app.command()
 def observe(params: ParamsOpt = Path("params.yaml")) -> None:
     """Observation points (young, early-life, ongoing, scoring), labels and censoring."""
-    from pipeline import tables
     from pipeline.stages import observe as stage
 
     p = _load(params)
-    truth = p.paths.sim_truth / "truth.parquet" if p.paths.raw_is_simulated else None
-    s = _stage("observe", lambda log: stage.run(p.labels, p.paths, truth),
-               errors=(tables.MissingInputError,))
-    table = Table(title=f"observations -> {p.paths.observations} (as of {s.as_of})")
+    s = _stage("observe", lambda log: stage.run(p.labels, p.paths))
+    table = Table(title=f"observations -> {p.paths.observations_table} (as of {s.as_of})")
     for col in ("kind", "points", "labelled", "churn rate", "with truth"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     for kind, k in s.by_kind.items():
@@ -171,7 +172,7 @@ def features(
 ) -> None:
     """Point-in-time features of every observation point (one definition, any engine)."""
     from features.catalogue import render
-    from pipeline import io, tables
+    from pipeline import io
     from pipeline.stages import features as stage
 
     if doc is not None:
@@ -180,11 +181,11 @@ def features(
         console.print(f"wrote {doc}")
         return
     p = _load(params)
-    feat = p.features if engine is None else dataclasses.replace(p.features, engine=engine)
-    s = _stage(f"features on {feat.engine}", lambda log: stage.run(feat, p.labels, p.paths),
-               errors=(tables.MissingInputError, NotImplementedError))
+    feat = p.features if engine is None else _guard(
+        lambda: replace(p.features, "features", engine=engine))
+    s = _stage(f"features on {feat.engine}", lambda log: stage.run(feat, p.labels, p.paths))
     console.print(
-        f"features -> {p.paths.features}: {s.rows:,} points x {s.features} features on "
+        f"features -> {p.paths.features_table}: {s.rows:,} points x {s.features} features on "
         f"{s.engine}; plans {s.vocab['plan_code']}, channels {s.vocab['channel_code']}. "
         f"Catalogue: docs/features.md"
     )
@@ -195,14 +196,11 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
     """Fit out of time (base rate, L1 logistic, the HistGradientBoosting peer, LightGBM +
     calibration), check the calibration forward in time, refit LightGBM for production."""
     from models import calibration
-    from models.baselines import PeerParamsError
-    from models.splits import SplitError
     from pipeline.stages import train as stage
 
     p = _load(params)
-    r = _stage("train", lambda log: stage.run(p.train, p.labels, p.paths, log=log),
-               errors=(SplitError, FileNotFoundError, PeerParamsError))
-    s = r.summary
+    r = _stage("train", lambda log: stage.run(p.train, p.labels, p.paths, log=log))
+    s = r.summary.to_dict()
     console.print(
         f"models -> {p.paths.models}: split model (test metrics) and production model "
         f"(refit on {s['points']['all_labelled']:,} points, {s['best_iteration']} rounds, "
@@ -225,6 +223,10 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
         note = calibration.advice(check, method)
         if note:
             console.print(f"[yellow]note: {note}[/yellow]")
+    if r.uninformative:
+        console.print(f"[yellow]note: {len(r.uninformative)} features carry no information in "
+                      f"this export (one value for every point): {', '.join(r.uninformative)}. "
+                      "The models train without them; an optional table may be absent.[/yellow]")
 
 
 @app.command()
@@ -233,8 +235,7 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
     from pipeline.stages import evaluate as stage
 
     p = _load(params)
-    metrics = _stage("evaluate", lambda log: stage.run(p.evaluate, p.paths, log=log),
-                     errors=(FileNotFoundError,), hint="Run `churn train` first.")
+    metrics = _stage("evaluate", lambda log: stage.run(p.evaluate, p.paths, log=log))
     table = Table(title=f"test slice from {metrics['split']['boundaries']['test_start']} "
                         f"({metrics['split']['points']['test']:,} points)")
     table.add_column("model")
@@ -253,8 +254,7 @@ def register(params: ParamsOpt = Path("params.yaml")) -> None:
 
     p = _load(params)
     uri = tracking.resolve_uri()
-    s = _stage(f"register in {uri}", lambda log: stage.run(p, uri, log=log),
-               errors=(tracking.TrackingError,))
+    s = _stage(f"register in {uri}", lambda log: stage.run(p, uri, log=log))
     console.print(
         f"MLflow {uri}: run {s.run_id}, model {p.mlflow.model_name} version {s.version}, "
         f"registered as '{stage.CHALLENGER}'"
@@ -267,30 +267,39 @@ def register(params: ParamsOpt = Path("params.yaml")) -> None:
 @app.command()
 def promote(version: str, params: ParamsOpt = Path("params.yaml")) -> None:
     """Make a registered model version the champion by hand."""
-    from mlflow.exceptions import MlflowException
-
     from pipeline import tracking
     from pipeline.stages import register as stage
 
     p = _load(params)
-    try:
-        console.print(stage.promote(p, tracking.resolve_uri(), version))
-    except (tracking.TrackingError, MlflowException) as err:
-        _fail(str(err).splitlines()[0])
+    console.print(_guard(lambda: stage.promote(p, tracking.resolve_uri(), version)))
 
 
-def _stage(title: str, work, errors: tuple[type[Exception], ...] = (), hint: str = ""):
-    """Run a stage under a status line that shows its steps; its known errors end the command
-    with a message and exit code 2, never a traceback."""
+def _guard(work, hint: str = ""):
+    """Run `work`; a mistake the user can fix (UserError) or a disk that cannot take the
+    outputs ends the command with a message and exit code 2. Anything else is a bug and keeps
+    its traceback."""
     try:
+        return work()
+    except UserError as err:
+        _fail(f"{err}\n{hint}" if hint else str(err))
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
+            raise
+        _fail(f"cannot write {err.filename or 'an output'}: {err.strerror}. Free some space or "
+              "fix the permissions; the previous outputs are unchanged.")
+
+
+def _stage(title: str, work, hint: str = ""):
+    """Run a stage under a status line that shows its steps (see `_guard` for errors)."""
+    def run():
         with console.status(title) as status:
             def log(message: str) -> None:
                 status.update(f"{title}: {message}")
                 console.log(message)
 
             return work(log)
-    except errors as err:
-        _fail(f"{err}\n{hint}" if hint else str(err))
+
+    return _guard(run, hint)
 
 
 @app.command()

@@ -1,7 +1,9 @@
-"""`params.yaml`, read once at the edge into frozen dataclasses and passed down.
+"""`params.yaml`, read once at the edge into the packages' own configs and passed down.
 
-The only module of the project that imports yaml. Unknown or missing keys stop with an
-error naming the file and the key, so a typo never silently falls back to a default.
+The only module of the project that imports yaml. Each library package owns its config
+dataclass and its range checks (records, simulator, features, models); this module composes
+them. Unknown or missing keys, wrong types and values out of range stop with an error naming
+the file and the dotted key, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -10,26 +12,56 @@ import dataclasses
 import datetime as dt
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from common.errors import ConfigError, UserError
+from features.config import FeatureConfig, LabelConfig
+from models.config import EvaluateConfig, TrainConfig
+from records.config import IngestConfig
+from simulator.config import SimulateConfig
 
-class ParamsError(ValueError):
-    pass
+
+class ParamsError(UserError):
+    """params.yaml (or a flag) is missing a key, has an unknown one, or a value out of range."""
+
+
+OUTPUT_KEYS = ("sim", "interim", "observations", "features", "models", "evaluation")
 
 
 @dataclass(frozen=True)
 class Paths:
+    """Every output of the pipeline: one folder per stage (committed whole, with its
+    `_stage.json`), named once here and in `params.yaml` (dvc.yaml reads the same keys).
+    The file names inside each folder are fixed by the properties below."""
+
     raw: str  # the export ingest reads: the simulator's by default, yours when you set it
-    sim: str  # the simulator's world: export/ (contract tables) and truth/ (never an input)
-    interim: str
-    quarantine: str
-    processed: str
-    models: str  # trained models and their test-slice predictions
-    reports: str  # metrics.json and plots (git-tracked, small)
+    sim: str  # simulate: export/ (contract tables) and truth/ (never an input)
+    interim: str  # ingest: <table>.parquet, _manifest.json, quarantine/<table>.parquet
+    observations: str  # observe: observations.parquet
+    features: str  # features: features.parquet, feature_meta.json
+    models: str  # train: churn/ (production), split/ (test metrics), test predictions, summary
+    evaluation: str  # evaluate: metrics.json, plots/ (DVC metrics and plots, MLflow artifacts)
+    registered: str  # register: which model was registered (a file; no run ids)
+
+    def __post_init__(self) -> None:
+        outs = {key: Path(getattr(self, key)).resolve() for key in OUTPUT_KEYS}
+        outs["registered"] = Path(self.registered).resolve()
+        for a, pa_ in outs.items():
+            for b, pb in outs.items():
+                if a != b and (pa_ == pb or pb.is_relative_to(pa_)):
+                    raise ConfigError(a, f"{getattr(self, a)} holds paths.{b} ({getattr(self, b)}): "
+                                      "each stage needs a folder of its own")
+        raw = Path(self.raw).resolve()
+        for key, out in outs.items():
+            if raw == out or out.is_relative_to(raw) or (
+                    raw.is_relative_to(out) and not self.raw_is_simulated):
+                raise ConfigError("raw", f"{self.raw} overlaps paths.{key} ({getattr(self, key)}): "
+                                  "keep your export apart from the pipeline's outputs, which are "
+                                  "replaced on every run")
 
     @property
     def sim_export(self) -> Path:
@@ -48,20 +80,24 @@ class Paths:
         return Path(self.interim) / "_manifest.json"
 
     @property
-    def observations(self) -> Path:
-        return Path(self.processed) / "observations.parquet"
+    def quarantine(self) -> Path:
+        return Path(self.interim) / "quarantine"
 
     @property
-    def features(self) -> Path:
-        return Path(self.processed) / "features.parquet"
+    def observations_table(self) -> Path:
+        return Path(self.observations) / "observations.parquet"
+
+    @property
+    def features_table(self) -> Path:
+        return Path(self.features) / "features.parquet"
 
     @property
     def feature_meta(self) -> Path:
-        return Path(self.processed) / "feature_meta.json"
+        return Path(self.features) / "feature_meta.json"
 
     @property
     def model(self) -> Path:
-        """The production model: refit on every labelled point (DVC-tracked)."""
+        """The production model: refit on every labelled point."""
         return Path(self.models) / "churn"
 
     @property
@@ -74,74 +110,16 @@ class Paths:
         return Path(self.models) / "test_predictions.parquet"
 
     @property
-    def registered(self) -> Path:
-        """What `register` did, without run ids (the register stage's DVC output)."""
-        return Path(self.models) / "registered.json"
-
-    @property
-    def reports_dir(self) -> Path:
-        return Path(self.reports)
-
-    @property
-    def metrics(self) -> Path:
-        return self.reports_dir / "metrics.json"
-
-    @property
-    def plots(self) -> Path:
-        return self.reports_dir / "plots"
-
-    @property
     def train_summary(self) -> Path:
         return Path(self.models) / "train_summary.json"
 
+    @property
+    def metrics(self) -> Path:
+        return Path(self.evaluation) / "metrics.json"
 
-@dataclass(frozen=True)
-class DataParams:
-    timezone: str
-    calendar: Literal["gregorian", "jalali"]
-    as_of: dt.date | None
-    max_bad_share: float
-    rename: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LabelParams:
-    horizon_days: int
-    grace_days: int
-    every_days: int
-    min_tenure_days: int
-    early_life_days: int
-
-
-@dataclass(frozen=True)
-class FeatureParams:
-    engine: Literal["duckdb", "spark"]
-    window_days: int  # the trailing window (and the first-N-days block)
-    recent_days: int  # the recent part of it (trends, tickets_30)
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    seed: int
-    kinds: tuple[str, ...]  # which observation points the model learns from
-    test_days: int  # newest slice, counted back from the last labelled date
-    calibration_days: int  # the slice before it: calibration and early stopping
-    calibration: Literal["isotonic", "sigmoid"]
-    oof_folds: int  # time folds for the production model's calibrator
-    rounds: int
-    early_stopping: int
-    lgbm: dict[str, Any]  # handed to lightgbm.train untouched (seed and determinism added)
-    logistic_c: float
-    # the optional peer: sklearn HistGradientBoostingClassifier's arguments; null skips it
-    hist_gradient_boosting: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class EvaluateParams:
-    resamples: int  # customer bootstrap resamples for the intervals
-    seed: int
-    shap_sample: int  # points whose contributions the SHAP summary shows
-    top_features: int  # churn rate by decile for this many top features
+    @property
+    def plots(self) -> Path:
+        return Path(self.evaluation) / "plots"
 
 
 @dataclass(frozen=True)
@@ -151,102 +129,14 @@ class MlflowParams:
 
 
 @dataclass(frozen=True)
-class PlanParams:
-    name: str
-    fee: float
-    period_days: int
-    churn_logit: float  # effect on the churn logit at renewal
-    share: float  # share of new customers starting on this plan
-
-
-@dataclass(frozen=True)
-class ChannelParams:
-    name: str
-    share: float  # share of organic sign-ups (referred customers get channel 'referral')
-    churn_logit: float
-
-
-@dataclass(frozen=True)
-class WorldParams:
-    """The simulated business. Frozen once model work starts: never tuned to flatter a model."""
-
-    growth_per_year: float
-    nowruz_dip: float
-    weekly_seasonality: float
-    engagement_sd: float
-    settle_shift_sd: float
-    settle_days: float
-    daily_sd: float
-    size_log_sd: float
-    active_day_logit: float
-    active_day_slope: float
-    batches_per_active_day: float
-    messages_log_mean: float
-    messages_log_sd: float
-    price_per_message: float
-    topup_days_of_use: float
-    topup_log_sd: float
-    ticket_base_per_day: float
-    ticket_engagement_slope: float
-    billing_issue_start: float
-    billing_issue_stay: float
-    delivery_issue_start: float
-    delivery_issue_stay: float
-    issue_ticket_per_day: float
-    resolve_days: float
-    referral_per_day: float
-    referral_engagement_slope: float
-    nps_first_day: int
-    nps_every_days: int
-    nps_response_rate: float
-    nps_engagement_slope: float
-    nps_sd: float
-    churn_intercept: float
-    churn_engagement: float
-    churn_billing_issue: float
-    churn_delivery_issue: float
-    churn_onboarding: float
-    onboarding_days: int
-    churn_referred: float
-    churn_referrer: float
-    churn_noise_floor: float
-    cancel_share: float
-    business_grace_days: int
-    reactivation_share: float
-    reactivation_mean_days: float
-    plan_upgrade_slope: float
-    plan_change_rate: float
-    plans: tuple[PlanParams, ...]
-    channels: tuple[ChannelParams, ...]
-    # Non-additive laws, 0 unless a world sets them (worlds/c.yaml): extra logit slope on
-    # min(z, 0); extra logit for an open problem during onboarding; extra logit per unit of
-    # log(fee / cheapest fee) times max(-z, 0).
-    churn_disengaged: float = 0.0
-    churn_onboarding_problem: float = 0.0
-    churn_overpay: float = 0.0
-
-
-@dataclass(frozen=True)
-class SimulateParams:
-    seed: int
-    customers: int
-    start: dt.date
-    days: int
-    format: Literal["csv", "parquet"]
-    string_ids: bool
-    truth_samples: int
-    world: WorldParams
-
-
-@dataclass(frozen=True)
 class Params:
     paths: Paths
-    data: DataParams
-    simulate: SimulateParams
-    labels: LabelParams
-    features: FeatureParams
-    train: TrainParams
-    evaluate: EvaluateParams
+    data: IngestConfig
+    simulate: SimulateConfig
+    labels: LabelConfig
+    features: FeatureConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
     mlflow: MlflowParams
 
 
@@ -304,21 +194,42 @@ def _build(cls: type, raw: Any, where: str) -> Any:
                 raise ParamsError(f"{key}: missing")
             continue
         values[name] = _convert(raw[name], hints[name], key)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as err:  # a range check of the config itself
+        raise ParamsError(f"{where}.{err.key}: {err.detail}") from None
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParamsError(f"{path}: no such params file") from None
+    except IsADirectoryError:
+        raise ParamsError(f"{path}: is a folder; --params takes a params file (params.yaml)"
+                          ) from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise ParamsError(f"{path}: cannot read it: {err}") from None
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    if raw is None:
+        raise ParamsError(f"{path}: the file is empty; it needs the sections "
+                          f"{[f.name for f in dataclasses.fields(Params)]} (see the project's "
+                          "params.yaml)")
     try:
         return _build(Params, raw, "")
     except ParamsError as err:
         raise ParamsError(f"{path}: {str(err).lstrip('.')}") from None
+
+
+def replace(config: Any, where: str, **changes: Any) -> Any:
+    """A config with some fields changed (command-line flags), checked like params.yaml."""
+    try:
+        return dataclasses.replace(config, **changes)
+    except ConfigError as err:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in changes)
+        raise ParamsError(f"{flags}: {where}.{err.key}: {err.detail}") from None
 
 
 def as_dict(obj: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Reading what ingest wrote: the manifest and the interim tables (never the raw folder)."""
+"""Reading what the stages wrote: the ingest manifest and the interim tables (never the raw
+folder), each stage output checked against its record (pipeline.artifacts)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import io
+from pipeline import artifacts, io
 from pipeline.params import Paths
-
-
-class MissingInputError(FileNotFoundError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -20,16 +17,55 @@ class Manifest:
     timezone: str
     calendar: str
     tables: tuple[str, ...]  # interim tables present (nps is optional)
+    md5: dict[str, str]  # table -> md5 of the raw file it was ingested from
+
+
+def interim(paths: Paths) -> artifacts.Input:
+    return artifacts.Input("interim", Path(paths.interim), "ingest")
+
+
+def observations(paths: Paths) -> artifacts.Input:
+    return artifacts.Input("observations", Path(paths.observations), "observe")
+
+
+def features(paths: Paths) -> artifacts.Input:
+    return artifacts.Input("features", Path(paths.features), "features")
+
+
+def models(paths: Paths) -> artifacts.Input:
+    return artifacts.Input("models", Path(paths.models), "train")
+
+
+def evaluation(paths: Paths) -> artifacts.Input:
+    return artifacts.Input("evaluation", Path(paths.evaluation), "evaluate")
+
+
+def simulated(paths: Paths) -> artifacts.Input:
+    return artifacts.Input("sim", Path(paths.sim), "simulate")
 
 
 def manifest(paths: Paths) -> Manifest:
-    if not paths.manifest.exists():
-        raise MissingInputError(f"{paths.manifest} not found: run `churn ingest` first")
+    """The manifest of the interim folder (call after the folder's record was checked)."""
     raw = io.read_json(paths.manifest)
     present = tuple(name for name, t in raw["tables"].items() if t.get("file"))
     return Manifest(dt.date.fromisoformat(raw["as_of"]), raw["timezone"], raw["calendar"],
-                    present)
+                    present, {name: raw["tables"][name]["md5"] for name in present})
 
 
 def interim_files(paths: Paths, m: Manifest) -> dict[str, Path]:
     return {name: Path(paths.interim) / f"{name}.parquet" for name in m.tables}
+
+
+def simulated_truth(paths: Paths, m: Manifest) -> tuple[Path, artifacts.StageRecord] | None:
+    """The simulator's truth, only when the ingested export is exactly the simulated export
+    beside it (every raw file's md5 equal to the one the simulator wrote)."""
+    try:
+        record = artifacts.read(simulated(paths))
+    except artifacts.StaleInputError:
+        return None
+    written = {Path(name).name.split(".")[0]: digest for name, digest in record.files.items()
+               if name.startswith("export/")}
+    if not m.md5 or written != m.md5:
+        return None
+    truth = Path(paths.sim_truth) / "truth.parquet"
+    return (truth, record) if truth.is_file() else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import subprocess
 import urllib.error
@@ -15,9 +14,16 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from common.errors import UserError
 
-class TrackingError(RuntimeError):
-    pass
+# MLflow's own defaults (120 s per request, 7 retries with backoff) make a failing server hang
+# `churn register` for about 4 minutes; a tracking call here is bounded to well under a minute.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+               "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
+
+class TrackingError(UserError):
+    """The tracking server cannot be used (unreachable, or failing its API)."""
 
 
 def project_root() -> Path:
@@ -31,6 +37,40 @@ def resolve_uri() -> str:
 
 def artifact_root() -> str:
     return (project_root() / "mlartifacts").as_uri()
+
+
+def bound_http_time() -> None:
+    """Bounded MLflow HTTP calls, unless the user set their own limits."""
+    for key, value in HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+
+
+def failing_server(uri: str, err: Exception) -> TrackingError:
+    """The error for a server that answered /health but failed an API call."""
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+    return TrackingError(
+        f"MLflow server {uri} failed a request ({first}). Check the server, fix "
+        f"MLFLOW_TRACKING_URI, or unset it to use the project's local store "
+        f"({project_root() / 'mlflow.db'}).")
+
+
+@contextlib.contextmanager
+def server_errors(uri: str) -> Iterator[None]:
+    """Turn a remote server's failures into a TrackingError naming the URI (a local store's
+    failures are bugs and keep their traceback)."""
+    if not uri.startswith(("http://", "https://")):
+        yield
+        return
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, OSError) as err:
+        raise failing_server(uri, err) from None
+    except Exception as err:  # requests' errors (retries exhausted, bad status)
+        if type(err).__module__.startswith(("requests", "urllib3")):
+            raise failing_server(uri, err) from None
+        raise
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -66,6 +106,7 @@ def setup(uri: str, experiment: str) -> str:
     """Point MLflow at `uri`, create the store and experiment once; return the experiment id."""
     import mlflow
 
+    bound_http_time()
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     with store_lock(uri):
@@ -86,12 +127,3 @@ def git_state() -> dict[str, str]:
 
     return {"git_commit": git("rev-parse", "HEAD") or "unknown",
             "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no")))}
-
-
-def md5(path: Path) -> str:
-    """The file's md5, as DVC records it in dvc.lock."""
-    h = hashlib.md5()  # noqa: S324 - a content hash, as DVC uses it
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -44,11 +44,11 @@ def build_pipeline(params: Params, world: Path, out: Path) -> Paths:
 
     paths = dataclasses.replace(
         params.paths, raw=str(world / "export"), sim=str(world),
-        interim=str(out / "interim"), quarantine=str(out / "quarantine"),
-        processed=str(out / "processed"), models=str(out / "models"),
-        reports=str(out / "reports"))
-    ingest_stage.run(params.data, paths, Path(paths.raw), None)
-    observe_stage.run(params.labels, paths, paths.sim_truth / "truth.parquet")
+        interim=str(out / "interim"), observations=str(out / "observations"),
+        features=str(out / "features"), models=str(out / "models"),
+        evaluation=str(out / "evaluation"), registered=str(out / "registered.json"))
+    ingest_stage.run(params.data, paths, Path(paths.raw))
+    observe_stage.run(params.labels, paths)
     features_stage.run(params.features, params.labels, paths)
     return paths
 

@@ -1,27 +1,31 @@
 """Stage `evaluate`: out-of-time metrics with customer-bootstrap intervals, and the plots.
 
-Writes `reports/metrics.json` (DVC metrics; `register` logs the same numbers to MLflow) and
-`reports/plots/<name>.png` with the CSV behind each picture.
+Writes one folder (`paths.evaluation`): `metrics.json` (DVC metrics; `register` logs the same
+numbers to MLflow) and `plots/<name>.png` with the CSV behind each picture.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from models import plots
 from models.classifier import ChurnClassifier
+from models.config import EvaluateConfig
 from models.evaluation import Scored, customer_weights, difference, score, summary
 from models.training import MODELS
-from pipeline import io
-from pipeline.params import EvaluateParams, Paths
+from pipeline import artifacts, io, tables
+from pipeline.params import Paths
+
+STAGE = "evaluate"
 
 SUBSETS = ("all", "young", "early_life", "ongoing")
 
 
-def _subsets(frame: pd.DataFrame, p: EvaluateParams) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+def _subsets(frame: pd.DataFrame, p: EvaluateConfig) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """Each subset's rows and its customer-bootstrap weights, drawn once for every model."""
     out = {}
     for subset in SUBSETS:
@@ -43,7 +47,8 @@ def _summaries(scored: dict[str, Scored]) -> dict:
     return {subset: summary(s) for subset, s in scored.items()}
 
 
-def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> dict:
+def run(p: EvaluateConfig, paths: Paths, log: Callable[[str], None] = print) -> dict:
+    inputs = artifacts.read_all(tables.models(paths), tables.features(paths))
     pred = pd.read_parquet(paths.predictions)
     trained = io.read_json(paths.train_summary)
     log(f"metrics on {len(pred):,} test points, {p.resamples} customer resamples")
@@ -69,19 +74,16 @@ def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> 
                      for m in ("roc_auc", "pr_auc", "brier", "ece")}
             for subset in metrics["oracle"]
         }
-    io.write_json(metrics, paths.metrics)
-
     log("plots")
     y = pred["label"].to_numpy()
     model = ChurnClassifier.load(paths.split_model)
-    table = pd.read_parquet(paths.features)
+    table = pd.read_parquet(paths.features_table)
     test = pred[["customer_id", "t"]].merge(table, on=["customer_id", "t"], how="left")
     scores = {m: pred[f"p_{m}"].to_numpy() for m in models}
     # the oracle's curves only where the simulator's truth covers every test point (own
     # exports have none); its metrics above use the points that have it
     scores_truth = ({"oracle": pred["truth"].to_numpy()}
                     if pred["truth"].notna().all() else {})
-    out = paths.plots
     gain = pd.Series(model.booster.feature_importance("gain"), index=model.contract.features)
     sample = test.sample(n=min(p.shap_sample, len(test)), random_state=p.seed)
     contrib = model.contributions(sample)
@@ -96,11 +98,13 @@ def run(p: EvaluateParams, paths: Paths, log: Callable[[str], None] = print) -> 
         "shap": plots.shap_summary(contrib, sample),
         "deciles": plots.deciles(test.assign(label=y), top),
     }
-    for name, (fig, data) in figures.items():
-        with io.atomic_path(out / f"{name}.png") as tmp:
-            fig.savefig(tmp, format="png", metadata={"Software": None})
-        with io.atomic_path(out / f"{name}.csv") as tmp:
-            data.to_csv(tmp, index=False, float_format="%.6g")
+    with artifacts.stage_output(Path(paths.evaluation), STAGE, inputs) as tmp:
+        io.write_json(metrics, tmp / paths.metrics.name)
+        out = tmp / paths.plots.name
+        out.mkdir()
+        for name, (fig, data) in figures.items():
+            fig.savefig(out / f"{name}.png", format="png", metadata={"Software": None})
+            data.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
     return metrics
 
 

@@ -6,26 +6,26 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import io
-from pipeline.params import DataParams, Paths
+from pipeline import artifacts, io
+from pipeline.params import Paths
+from records.config import IngestConfig
 from records.ingest import IngestReport, ingest
+
+STAGE = "ingest"
 
 
 def run(
-    data: DataParams,
+    config: IngestConfig,
     paths: Paths,
     raw: Path,
-    as_of: dt.date | None,
     now: dt.datetime | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Interim and quarantine folders are replaced whole, or (on any error) left as they were."""
-    with io.atomic_dir(Path(paths.quarantine)) as quarantine, \
-            io.atomic_dir(Path(paths.interim)) as interim:
-        report = ingest(
-            raw, interim, quarantine, timezone=data.timezone, calendar=data.calendar,
-            as_of=as_of, max_bad_share=data.max_bad_share, rename=data.rename, now=now,
-            progress=progress,
-        )
-        io.write_json(report.to_manifest(str(raw)), interim / paths.manifest.name)
+    """The interim folder (tables, quarantine, manifest) is replaced whole, or (on any error)
+    left as it was."""
+    with artifacts.stage_output(Path(paths.interim), STAGE) as tmp:
+        quarantine = tmp / paths.quarantine.relative_to(paths.interim)
+        quarantine.mkdir()
+        report = ingest(raw, tmp, quarantine, config, now=now, progress=progress)
+        io.write_json(report.to_manifest(str(raw)), tmp / paths.manifest.name)
     return report

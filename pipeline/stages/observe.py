@@ -12,8 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features import observations as obs
-from pipeline import io, tables
-from pipeline.params import LabelParams, Paths
+from features.config import LabelConfig
+from pipeline import artifacts, tables
+from pipeline.params import Paths
+
+STAGE = "observe"
 
 
 @dataclass
@@ -23,14 +26,22 @@ class ObserveSummary:
     reactivations: int
     by_kind: dict[str, dict[str, float]]  # kind -> points, labelled, churn rate
     churned_before_early_life: int  # runs that ended before day `early_life_days`
+    truth: bool  # the simulator's truth was attached (the export is the simulated one)
 
 
 def _read(path: Path) -> pd.DataFrame:
     return duckdb.sql(f"SELECT * FROM read_parquet('{path}')").df()
 
 
-def run(labels: LabelParams, paths: Paths, truth_file: Path | None) -> ObserveSummary:
+def run(labels: LabelConfig, paths: Paths) -> ObserveSummary:
+    """Points of the ingested export; the simulator's truth is attached only when that export
+    is the simulated one beside it (checked by file hashes)."""
+    inputs = artifacts.read_all(tables.interim(paths))
     m = tables.manifest(paths)
+    sim = tables.simulated_truth(paths, m)
+    truth_file = None
+    if sim is not None:
+        truth_file, inputs["sim"] = sim
     files = tables.interim_files(paths, m)
     customers = _read(files["customers"])
     subs = _read(files["subscriptions"])
@@ -44,7 +55,7 @@ def run(labels: LabelParams, paths: Paths, truth_file: Path | None) -> ObserveSu
     points["label"] = obs.label(points, runs, as_of=m.as_of, horizon_days=labels.horizon_days,
                                 grace_days=labels.grace_days)
     truth = pd.Series(np.nan, index=points.index)
-    if truth_file is not None and truth_file.exists():
+    if truth_file is not None:
         t = pd.read_parquet(truth_file, columns=["customer_id", "t", "truth"])
         t["t"] = pd.to_datetime(t["t"]).astype("datetime64[s]")
         truth = points[["customer_id", "t"]].merge(t, on=["customer_id", "t"], how="left")["truth"]
@@ -58,8 +69,8 @@ def run(labels: LabelParams, paths: Paths, truth_file: Path | None) -> ObserveSu
                           from_pandas=True),
         "truth": pa.array(truth.to_numpy(dtype="float64"), pa.float64(), from_pandas=True),
     })
-    with io.atomic_path(paths.observations) as tmp:
-        pq.write_table(table, tmp)
+    with artifacts.stage_output(Path(paths.observations), STAGE, inputs) as tmp:
+        pq.write_table(table, tmp / paths.observations_table.name)
 
     tenure = (runs["run_end"] - runs["run_start"]).dt.days
     by_kind = {}
@@ -72,4 +83,5 @@ def run(labels: LabelParams, paths: Paths, truth_file: Path | None) -> ObserveSu
         as_of=m.as_of.isoformat(), runs=len(runs), reactivations=int((runs["run"] > 0).sum()),
         by_kind=by_kind,
         churned_before_early_life=int((tenure < labels.early_life_days).sum()),
+        truth=truth_file is not None,
     )

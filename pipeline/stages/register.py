@@ -19,7 +19,7 @@ import models
 from models.classifier import ChurnClassifier
 from models.evaluation import point_metrics
 from models.registry import Decision, decide
-from pipeline import io, tracking
+from pipeline import artifacts, io, tables, tracking
 from pipeline.params import Params, as_dict
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -75,7 +75,8 @@ def run(params: Params, uri: str, log: Callable[[str], None] = print) -> Registe
     with warnings.catch_warnings():
         for message in QUIET:
             warnings.filterwarnings("ignore", message=message)
-        return _run(params, uri, log)
+        with tracking.server_errors(uri):
+            return _run(params, uri, log)
 
 
 def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummary:
@@ -88,13 +89,15 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
     from mlflow.models import infer_signature
 
     paths, name = params.paths, params.mlflow.model_name
+    inputs = artifacts.read_all(tables.models(paths), tables.evaluation(paths),
+                                tables.features(paths), tables.observations(paths))
     tracking.setup(uri, params.mlflow.experiment)
     client = MlflowClient()
     model = ChurnClassifier.load(paths.model)
     split_model = ChurnClassifier.load(paths.split_model)
     metrics = io.read_json(paths.metrics)
     pred = pd.read_parquet(paths.predictions)
-    table = pd.read_parquet(paths.features)
+    table = pd.read_parquet(paths.features_table)
     test = pred[["customer_id", "t", "label"]].merge(
         table.drop(columns=["label"]), on=["customer_id", "t"], how="left")
     example = test[list(model.contract.features)].head(5)
@@ -111,12 +114,14 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
         if paths.plots.exists():
             mlflow.log_artifacts(str(paths.plots), "plots")
         mlflow.log_artifacts(str(paths.split_model), "split_model")
-        for path, context in ((paths.features, "training"), (paths.observations, "labels")):
+        for key, path, context in (("features", paths.features_table, "training"),
+                                   ("observations", paths.observations_table, "labels")):
             ds = mlflow.data.from_pandas(
-                table.head(1000) if path == paths.features else pd.read_parquet(path).head(1000),
+                table.head(1000) if key == "features" else pd.read_parquet(path).head(1000),
                 source=str(path), name=path.stem)
-            mlflow.log_input(ds, context=context, tags={"dvc_md5": tracking.md5(path),
-                                                         "rows": str(len(table))})
+            mlflow.log_input(ds, context=context, tags={
+                "dvc_md5": inputs[key].files[path.name], "stage_digest": inputs[key].digest,
+                "rows": str(len(table))})
         package = Path(models.__file__).parent
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(package / "pyfunc_model.py"),
@@ -156,19 +161,28 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
     # what DVC tracks of this stage: which model was registered, nothing that depends on the
     # store (run ids, versions, the champion decision live in MLflow), so two clean builds give
     # the same dvc.lock; its absence in a fresh clone makes `dvc repro` register there too
-    io.write_json({"model_name": name, "model_md5": tracking.md5(paths.model / "booster.txt"),
-                   "dvc_exp_name": experiment or ""}, paths.registered)
+    io.write_json({"model_name": name,
+                   "model_md5": inputs["models"].files[f"{paths.model.name}/booster.txt"],
+                   "inputs": {k: r.digest for k, r in sorted(inputs.items())},
+                   "dvc_exp_name": experiment or ""}, Path(paths.registered))
     log(f"run {run.info.run_id}: {name} version {version} -> {CHALLENGER}; {decision.reason}")
     return RegisterSummary(run.info.run_id, version, decision)
 
 
 def promote(params: Params, uri: str, version: str) -> str:
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
-    tracking.setup(uri, params.mlflow.experiment)
-    client = MlflowClient()
-    name = params.mlflow.model_name
-    client.get_model_version(name, version)  # fails loudly if it does not exist
-    client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_model_version_tag(name, version, "champion_decision", "promoted by hand")
+    with tracking.server_errors(uri):
+        tracking.setup(uri, params.mlflow.experiment)
+        client = MlflowClient()
+        name = params.mlflow.model_name
+        try:
+            client.get_model_version(name, version)
+        except MlflowException:
+            raise tracking.TrackingError(
+                f"{name} has no version {version!r} in {uri}: see `mlflow ui` or "
+                "the registry for the versions there") from None
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_model_version_tag(name, version, "champion_decision", "promoted by hand")
     return f"{name} version {version} is now {CHAMPION}"

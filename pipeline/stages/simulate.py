@@ -10,9 +10,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipeline import io
-from pipeline.params import LabelParams, SimulateParams, json_ready
-from simulator.engine import LabelGrid, SimSummary, simulate
+from features.config import LabelConfig
+from pipeline import artifacts, io
+from pipeline.params import json_ready
+from simulator.config import SimulateConfig
+from simulator.engine import SimSummary, simulate
+
+STAGE = "simulate"
 
 
 class FileSink:
@@ -41,25 +45,20 @@ class FileSink:
 
 
 def run(
-    sim: SimulateParams,
-    labels: LabelParams,
+    sim: SimulateConfig,
+    labels: LabelConfig,
     out: Path,
     progress: Callable[[int, int], None] | None = None,
 ) -> SimSummary:
-    """Simulate into `out` (export/, truth/, world.json), replacing it whole or not at all."""
-    with io.atomic_dir(out) as tmp:
+    """Simulate into `out` (export/, truth/), replacing a previous world whole or not at all.
+    A folder the simulator did not write is refused, never emptied."""
+    with artifacts.stage_output(out, STAGE) as tmp:
         export, truth = tmp / "export", tmp / "truth"
         export.mkdir()
         truth.mkdir()
         sink = FileSink(export, truth, sim.format)
         try:
-            summary = simulate(
-                customers=sim.customers, seed=sim.seed, start=sim.start, days=sim.days,
-                string_ids=sim.string_ids, truth_samples=sim.truth_samples, world=sim.world,
-                labels=LabelGrid(labels.horizon_days, labels.every_days,
-                                 labels.min_tenure_days, labels.early_life_days),
-                sink=sink, progress=progress,
-            )
+            summary = simulate(sim, labels, sink, progress)
         finally:
             sink.close()
         io.write_json(json_ready(dataclasses.asdict(summary)), truth / "world.json")
@@ -68,7 +67,7 @@ def run(
 
 def skip(out: Path, raw: str) -> None:
     """With your own export, the stage leaves a note instead of a world (DVC still gets its out)."""
-    with io.atomic_dir(out) as tmp:
+    with artifacts.stage_output(out, STAGE) as tmp:
         (tmp / "NOT_SIMULATED.txt").write_text(
             f"paths.raw is {raw}: the pipeline reads your export, so nothing was simulated.\n"
         )

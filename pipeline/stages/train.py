@@ -1,4 +1,4 @@
-"""Stage `train`: fit out of time, write the models and the test-slice predictions (DVC outs).
+"""Stage `train`: fit out of time, write the models and the test-slice predictions (one folder).
 
 No MLflow here: DVC's run cache may skip this stage, so tracking is the `register` stage's job.
 """
@@ -6,17 +6,22 @@ No MLflow here: DVC's run cache may skip this stage, so tracking is the `registe
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
 from features.catalogue import CATEGORICAL, FAMILY, FEATURES
+from features.config import LabelConfig
 from models.classifier import FeatureContract
+from models.config import TrainConfig
 from models.training import TrainResult, train
-from pipeline import io
-from pipeline.params import LabelParams, Paths, TrainParams
+from pipeline import artifacts, io, tables
+from pipeline.params import Paths
+
+STAGE = "train"
 
 
-def contract_of(meta: dict, labels: LabelParams) -> FeatureContract:
+def contract_of(meta: dict, labels: LabelConfig) -> FeatureContract:
     return FeatureContract(
         features=FEATURES, dtypes=dict(meta["dtypes"]), categorical=CATEGORICAL,
         vocab={k: list(v) for k, v in meta["vocab"].items()},
@@ -28,22 +33,15 @@ def contract_of(meta: dict, labels: LabelParams) -> FeatureContract:
     )
 
 
-def run(p: TrainParams, labels: LabelParams, paths: Paths,
+def run(p: TrainConfig, labels: LabelConfig, paths: Paths,
         log: Callable[[str], None] = print) -> TrainResult:
-    table = pd.read_parquet(paths.features)
+    inputs = artifacts.read_all(tables.features(paths))
+    table = pd.read_parquet(paths.features_table)
     meta = io.read_json(paths.feature_meta)
-    result = train(
-        table, contract_of(meta, labels), seed=p.seed, kinds=p.kinds, test_days=p.test_days,
-        calibration_days=p.calibration_days, method=p.calibration, oof_folds=p.oof_folds,
-        rounds=p.rounds, early_stopping=p.early_stopping, lgbm_params=p.lgbm,
-        logistic_c=p.logistic_c, horizon_days=labels.horizon_days,
-        hgb_params=p.hist_gradient_boosting, log=log,
-    )
-    with io.atomic_dir(paths.model) as tmp:
-        result.final_model.save(tmp)
-    with io.atomic_dir(paths.split_model) as tmp:
-        result.split_model.save(tmp)
-    with io.atomic_path(paths.predictions) as tmp:
-        result.predictions.to_parquet(tmp, index=False)
-    io.write_json(result.summary, paths.train_summary)
+    result = train(table, contract_of(meta, labels), p, horizon_days=labels.horizon_days, log=log)
+    with artifacts.stage_output(Path(paths.models), STAGE, inputs) as tmp:
+        result.final_model.save(tmp / paths.model.name)
+        result.split_model.save(tmp / paths.split_model.name)
+        result.predictions.to_parquet(tmp / paths.predictions.name, index=False)
+        io.write_json(result.summary.to_dict(), tmp / paths.train_summary.name)
     return result

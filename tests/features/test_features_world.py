@@ -13,7 +13,7 @@ from pipeline.stages import features as features_stage
 
 @pytest.fixture(scope="module")
 def table(built):
-    return pd.read_parquet(built.features)
+    return pd.read_parquet(built.features_table)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,9 @@ def test_features_are_byte_identical_across_runs(params, built, tmp_path):
     import dataclasses
     import shutil
 
-    copy = dataclasses.replace(built, processed=str(tmp_path))
-    shutil.copy(built.observations, copy.observations)
+    copy = dataclasses.replace(built, observations=str(tmp_path / "observations"),
+                               features=str(tmp_path / "features"))
+    shutil.copytree(built.observations, copy.observations)
     features_stage.run(params.features, params.labels, copy)
-    assert copy.features.read_bytes() == built.features.read_bytes()
+    assert copy.features_table.read_bytes() == built.features_table.read_bytes()
     assert copy.feature_meta.read_bytes() == built.feature_meta.read_bytes()

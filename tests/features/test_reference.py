@@ -1,5 +1,5 @@
 """The product's feature table equals an independent pandas implementation of the catalogue's
-meanings (`bench/features_reference.py`) on the 4,000-customer world."""
+meanings (`tests/features/reference.py`) on the 4,000-customer world."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.features_reference import POINT_COLUMNS, reference_features, vocabulary
 from features.catalogue import FEATURES
+from tests.features.reference import POINT_COLUMNS, reference_features, vocabulary
 
 # integer-valued by meaning (counts, days, codes, flags): must be exactly equal
 EXACT = {
@@ -24,10 +24,10 @@ EXACT = {
 
 @pytest.fixture(scope="module")
 def both(params, built):
-    product = pd.read_parquet(built.features)
+    product = pd.read_parquet(built.features_table)
     plans, channels = vocabulary(built.interim)
     reference = reference_features(
-        built.interim, built.observations, window_days=params.features.window_days,
+        built.interim, built.observations_table, window_days=params.features.window_days,
         recent_days=params.features.recent_days, horizon_days=params.labels.horizon_days,
         plans=plans, channels=channels)
     return product, reference

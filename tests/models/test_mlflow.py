@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -14,17 +15,19 @@ from mlflow import MlflowClient
 from models import lgbm
 from models.classifier import ChurnClassifier
 from models.pyfunc import load
-from pipeline import tracking
-from pipeline.stages import register
+from pipeline import artifacts, tracking
+from pipeline.stages import evaluate, register
+from tests.pipeline.helpers import recommit
 
 
 @pytest.fixture
 def store(params, built, trained, mlflow_uri, tmp_path):
     """The trained outputs in a folder of their own (tests may degrade a model there)."""
     paths = dataclasses.replace(built, models=str(tmp_path / "models"),
-                                reports=str(tmp_path / "reports"))
-    shutil.copytree(built.models, paths.models)
-    shutil.copytree(built.reports, paths.reports)
+                                evaluation=str(tmp_path / "evaluation"),
+                                registered=str(tmp_path / "registered.json"))
+    recommit(Path(built.models), Path(paths.models))
+    recommit(Path(built.evaluation), Path(paths.evaluation))
     return dataclasses.replace(params, paths=paths), mlflow_uri
 
 
@@ -43,16 +46,28 @@ def test_run_has_params_metrics_plots_inputs_and_a_loadable_champion(store, trai
     inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
     assert set(inputs) == {"features", "observations"}
     md5 = {t.key: t.value for t in inputs["features"].tags}["dvc_md5"]
-    assert md5 == tracking.md5(built.features)
+    assert md5 == artifacts.md5(built.features_table)
     assert str(client.get_model_version_by_alias("churn", "challenger").version) == s.version
     # the registered pyfunc gives exactly the in-memory model's probabilities
-    frame = pd.read_parquet(built.features).head(500)
+    frame = pd.read_parquet(built.features_table).head(500)
     x = frame[list(trained.final_model.contract.features)]
     served = mlflow.pyfunc.load_model("models:/churn@champion").predict(x)
     np.testing.assert_allclose(served, trained.final_model.predict_proba(frame), rtol=1e-12)
     # and the booster is reachable for reason codes
     contrib = load("models:/churn@champion").contributions(frame)
     assert list(contrib.columns[-1:]) == ["bias"] and len(contrib) == 500
+
+
+def _replace_split_model(params, model: ChurnClassifier) -> None:
+    """A new train run with this split model, evaluated again (register checks that the
+    metrics it logs are about the models beside them)."""
+    def swap(folder: Path) -> None:
+        shutil.rmtree(folder / params.paths.split_model.name)
+        model.save(folder / params.paths.split_model.name)
+
+    recommit(Path(params.paths.models), Path(params.paths.models), swap)
+    quick = dataclasses.replace(params.evaluate, resamples=0, shap_sample=200)
+    evaluate.run(quick, params.paths, log=lambda m: None)
 
 
 def test_champion_moves_only_by_the_rule(store, monkeypatch):
@@ -62,16 +77,14 @@ def test_champion_moves_only_by_the_rule(store, monkeypatch):
     # a worse model (one tree) with the same contract: registered, but not champion
     split = ChurnClassifier.load(params.paths.split_model)
     worse = ChurnClassifier(lgbm.truncate(split.booster, 1), split.calibrator, split.contract)
-    shutil.rmtree(params.paths.split_model)
-    worse.save(params.paths.split_model)
+    _replace_split_model(params, worse)
     second = register.run(params, uri, log=lambda m: None)
     assert not second.decision.promote and "does not beat" in second.decision.reason
     client = MlflowClient(uri)
     assert str(client.get_model_version_by_alias("churn", "champion").version) == first.version
     assert str(client.get_model_version_by_alias("churn", "challenger").version) == second.version
     # an experiment never moves it, even with a better model than the champion's
-    shutil.rmtree(params.paths.split_model)
-    split.save(params.paths.split_model)
+    _replace_split_model(params, split)
     monkeypatch.setenv("DVC_EXP_NAME", "brave-newt")
     third = register.run(params, uri, log=lambda m: None)
     assert not third.decision.promote and "brave-newt" in third.decision.reason

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,12 +11,13 @@ import pytest
 from features.catalogue import CATEGORICAL, FEATURES
 from models import calibration, lgbm
 from models.classifier import ChurnClassifier, ContractMismatch
+from tests.pipeline.helpers import recommit
 
 
 @pytest.fixture(scope="module")
 def test_points(built, trained):
     pred = trained.predictions[["customer_id", "t"]]
-    table = pd.read_parquet(built.features)
+    table = pd.read_parquet(built.features_table)
     return pred.merge(table, on=["customer_id", "t"])
 
 
@@ -33,7 +36,7 @@ def test_outputs_and_summary(built, trained):
 def test_calibration_lowers_brier_on_held_out_data(built):
     """A model fitted on churn-enriched rows is overconfident; the calibrator, fitted on one
     half of fresh rows, repairs the other half."""
-    table = pd.read_parquet(built.features)
+    table = pd.read_parquet(built.features_table)
     data = table[table["label"].notna()].sort_values("t").reset_index(drop=True)
     fit, fresh = data.iloc[: len(data) // 2], data.iloc[len(data) // 2:]
     enriched = pd.concat([fit, fit[fit["label"] == 1], fit[fit["label"] == 1]])
@@ -102,7 +105,7 @@ def test_peer_is_early_stopped_and_evaluated(built, trained, params):
         params.train.hist_gradient_boosting["max_iter"])
     p = trained.predictions["p_hist_gradient_boosting"]
     assert p.between(0, 1).all() and p.nunique() > 100
-    metrics = io.read_json(built.reports_dir / "metrics.json")
+    metrics = io.read_json(built.metrics)
     auc = metrics["test"]["hist_gradient_boosting"]["all"]["roc_auc"]
     assert 0.6 < auc["lo"] <= auc["value"] <= auc["hi"]
     d = metrics["hist_gradient_boosting_minus_l1_logistic"]["roc_auc"]
@@ -182,7 +185,7 @@ def test_peer_predicts_with_its_best_stage_not_its_last(built, params):
     from models import baselines
     from models.training import labelled_points
 
-    data = labelled_points(pd.read_parquet(built.features), params.train.kinds)
+    data = labelled_points(pd.read_parquet(built.features_table), params.train.kinds)
     x, y = data[list(FEATURES)], data["label"].to_numpy()
     cut = len(data) * 3 // 4
     hgb = dict(params.train.hist_gradient_boosting) | {"max_iter": 120, "learning_rate": 0.3}
@@ -217,15 +220,17 @@ def test_peer_params_are_checked_and_wide_categories_become_numbers():
 def test_evaluate_without_the_peer(built, trained, params, tmp_path):
     """train.hist_gradient_boosting: null leaves no peer column; evaluate reports the rest."""
     import dataclasses
-    import shutil
 
     from pipeline.stages import evaluate as evaluate_stage
 
     models = tmp_path / "models"
-    shutil.copytree(built.models, models)
-    pred = pd.read_parquet(models / "test_predictions.parquet")
-    pred.drop(columns="p_hist_gradient_boosting").to_parquet(models / "test_predictions.parquet")
-    paths = dataclasses.replace(built, models=str(models), reports=str(tmp_path / "reports"))
+
+    def drop_peer(folder):
+        pred = pd.read_parquet(folder / "test_predictions.parquet")
+        pred.drop(columns="p_hist_gradient_boosting").to_parquet(folder / "test_predictions.parquet")
+
+    recommit(Path(built.models), models, drop_peer)
+    paths = dataclasses.replace(built, models=str(models), evaluation=str(tmp_path / "reports"))
     quick = dataclasses.replace(params.evaluate, resamples=20, shap_sample=200)
     metrics = evaluate_stage.run(quick, paths, log=lambda m: None)
     assert set(metrics["test"]) == {"base_rate", "l1_logistic", "lightgbm",

@@ -138,7 +138,7 @@ def test_an_export_without_nps_trains_every_model(built):
     from pipeline import io
 
     meta = io.read_json(built.feature_meta)
-    table = pd.read_parquet(getattr(built, "features_table", built.features))
+    table = pd.read_parquet(built.features_table)
     nps = [f for f, family in FAMILY.items() if family == "nps"]
     for f in nps:
         table[f] = np.nan if table[f].dtype.kind == "f" else 0

@@ -61,7 +61,7 @@ def test_simulate_then_ingest(tmp_path, monkeypatch):
     assert manifest["as_of"] <= world["as_of"]
     customers = pd.read_parquet(tmp_path / "data" / "interim" / "customers.parquet")
     assert len(customers) == 150
-    assert (tmp_path / "data" / "quarantine" / "usage.parquet").exists()
+    assert (tmp_path / "data" / "interim" / "quarantine" / "usage.parquet").exists()
 
 
 def test_ingest_missing_file_keeps_old_outputs(tmp_path, monkeypatch):
@@ -75,7 +75,8 @@ def test_ingest_missing_file_keeps_old_outputs(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "charges" in result.output and "Traceback" not in result.output
     assert (tmp_path / "data" / "interim" / "_manifest.json").read_bytes() == manifest
-    leftovers = [p.name for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]
+    leftovers = [p.name for p in (tmp_path / "data").iterdir()
+                 if p.name.startswith(".") and not p.name.endswith(".lock")]
     assert leftovers == []
 
 

@@ -38,16 +38,16 @@ def test_model_commands_end_to_end(tmp_path, monkeypatch, mlflow_uri):
     assert "early_life" in out and "churned before day 90" in out
     out = _ok(["features", "--params", params])
     assert "features on duckdb" in out
-    assert "not available yet" in runner.invoke(
-        app, ["features", "--params", params, "--engine", "spark"]).output
+    other = runner.invoke(app, ["features", "--params", params, "--engine", "polars"])
+    assert other.exit_code == 2 and "features.engine: 'polars' is not one of" in other.output
     out = _ok(["train", "--params", params])
     assert "slices: train" in out and "purged" in out
     assert "sigmoid (in use: train.calibration)" in out and "isotonic" in out
     out = _ok(["evaluate", "--params", params])
     assert "lightgbm - l1_logistic" in out
-    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "reports" / "evaluation" / "metrics.json").read_text())
     assert set(metrics["test"]) >= {"base_rate", "l1_logistic", "lightgbm"}
-    assert (tmp_path / "reports" / "plots" / "roc.png").stat().st_size > 10_000
+    assert (tmp_path / "reports" / "evaluation" / "plots" / "roc.png").stat().st_size > 10_000
     out = _ok(["register", "--params", params])
     assert "version 1, registered as 'challenger' and promoted to 'champion' (no champion yet)" in out
     out = _ok(["register", "--params", params])
@@ -55,7 +55,7 @@ def test_model_commands_end_to_end(tmp_path, monkeypatch, mlflow_uri):
     assert "version 2 is now champion" in _ok(["promote", "2", "--params", params])
     bad = runner.invoke(app, ["promote", "9", "--params", params])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
-    table = pd.read_parquet(tmp_path / "data" / "processed" / "features.parquet")
+    table = pd.read_parquet(tmp_path / "data" / "features" / "features.parquet")
     assert table["label"].notna().sum() > 1000
 
 

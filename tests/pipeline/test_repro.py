@@ -57,8 +57,8 @@ def test_repro_builds_then_is_a_no_op(repo):
     for stage in STAGES:
         assert f"Running stage '{stage}'" in first.stdout
     assert (repo / "data" / "interim" / "_manifest.json").exists()
-    assert (repo / "data" / "processed" / "features.parquet").exists()
-    metrics = json.loads((repo / "reports" / "metrics.json").read_text())
+    assert (repo / "data" / "features" / "features.parquet").exists()
+    metrics = json.loads((repo / "reports" / "evaluation" / "metrics.json").read_text())
     assert metrics["test"]["lightgbm"]["all"]["roc_auc"]["value"] > 0.6
     # register wrote to the project's own MLflow store (DVC_ROOT), champion set
     store = f"sqlite:///{repo / 'mlflow.db'}"
@@ -74,7 +74,7 @@ def test_repro_builds_then_is_a_no_op(repo):
 
 def test_a_fresh_clone_registers_in_its_own_store(repo):
     """A clone has the lock but no MLflow store: `register` must run, the rest stay."""
-    (repo / "data" / "models" / "registered.json").unlink()
+    (repo / "data" / "registered.json").unlink()
     out = _run([sys.executable, "-m", "dvc", "repro"], repo)
     assert "Running stage 'register'" in out.stdout
     assert "Running stage 'train'" not in out.stdout
@@ -105,5 +105,5 @@ def test_an_experiment_reaches_mlflow_but_never_moves_the_champion(repo):
     assert client.get_model_version_by_alias("churn", "champion").version == champion
     assert run.data.tags["champion_moved"] == "False"
     assert "never moved by experiments" in run.data.tags["champion_decision"]
-    registered = json.loads((repo / "data" / "models" / "registered.json").read_text())
+    registered = json.loads((repo / "data" / "registered.json").read_text())
     assert registered["dvc_exp_name"] == "few-leaves"

@@ -7,7 +7,8 @@ from collections import defaultdict
 
 import pyarrow as pa
 
-from simulator import SimulateConfig, simulate
+from simulator.config import SimulateConfig
+from simulator.engine import simulate
 from tests.simulator.worlds import label_config, simulate_config
 
 

@@ -1,0 +1,44 @@
+"""What an observation point is and what it sees: the `labels` and `features` sections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from common.errors import check
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Observation points and their labels (definitions.md: Labels and observation points)."""
+
+    horizon_days: int  # label = churn date in [t, t + horizon)
+    grace_days: int  # an unpaid period is lapsed grace_days after its end
+    every_days: int  # young and ongoing points every every_days
+    min_tenure_days: int  # the first young point
+    early_life_days: int  # the first-N-days point (seed 003: 90)
+
+    def __post_init__(self) -> None:
+        check(self.horizon_days >= 1, "horizon_days", f"must be at least 1 day, not {self.horizon_days}")
+        check(self.grace_days >= 0, "grace_days", f"must be 0 or more days, not {self.grace_days}")
+        check(self.every_days >= 1, "every_days", f"must be at least 1 day, not {self.every_days}")
+        check(self.min_tenure_days >= 1, "min_tenure_days",
+              f"must be at least 1 day (a point needs some history), not {self.min_tenure_days}")
+        check(self.early_life_days >= self.min_tenure_days, "early_life_days",
+              f"{self.early_life_days} is before min_tenure_days {self.min_tenure_days}")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The trailing windows every point's features are computed over, and the engine."""
+
+    engine: Literal["duckdb"]  # where the Ibis expressions run (Spark: see the roadmap issue)
+    window_days: int  # the trailing window [t - window, t), and the first-N-days block
+    recent_days: int  # its recent part: trends (last vs first recent_days), tickets_30
+
+    def __post_init__(self) -> None:
+        check(self.window_days >= 1, "window_days", f"must be at least 1 day, not {self.window_days}")
+        check(self.recent_days >= 1, "recent_days", f"must be at least 1 day, not {self.recent_days}")
+        check(self.recent_days <= self.window_days, "recent_days",
+              f"{self.recent_days} is longer than window_days {self.window_days}: the recent part "
+              "lies inside the window")
