@@ -124,8 +124,9 @@ def ingest(
     the two folders for the caller to discard.
     """
     raw_dir, interim_dir, quarantine_dir = Path(raw_dir), Path(interim_dir), Path(quarantine_dir)
-    # DuckDB spills beside the outputs (same disk), in a folder removed at the end
-    tmp = Path(tempfile.mkdtemp(prefix=".ingest-", suffix=".tmp", dir=interim_dir.parent))
+    # DuckDB spills inside the output folder (same disk); the folder is gone before the caller
+    # commits, and a killed run's is removed with the rest of its output folder
+    tmp = Path(tempfile.mkdtemp(prefix=".ingest-", suffix=".tmp", dir=interim_dir))
     run = Session(
         raw_dir, interim_dir, quarantine_dir, config=config,
         now_local=_now_local(now, config.timezone), progress=progress or (lambda _msg: None),
