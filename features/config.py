@@ -28,6 +28,9 @@ class LabelConfig:
               f"{self.early_life_days} is before min_tenure_days {self.min_tenure_days}")
 
 
+ENGINES = ("duckdb",)
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """The trailing windows every point's features are computed over, and the engine."""
@@ -37,6 +40,7 @@ class FeatureConfig:
     recent_days: int  # its recent part: trends (last vs first recent_days), tickets_30
 
     def __post_init__(self) -> None:
+        check(self.engine in ENGINES, "engine", f"{self.engine!r} is not one of {list(ENGINES)}")
         check(self.window_days >= 1, "window_days", f"must be at least 1 day, not {self.window_days}")
         check(self.recent_days >= 1, "recent_days", f"must be at least 1 day, not {self.recent_days}")
         check(self.recent_days <= self.window_days, "recent_days",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from common.errors import UserError
-
-ENGINES = ("duckdb",)
+from features.config import ENGINES
 
 
 def connect(engine: str, timezone: str):

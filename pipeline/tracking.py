@@ -78,7 +78,8 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     if not uri.startswith(("http://", "https://")):
         return
     try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout)  # noqa: S310
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):  # noqa: S310
+            pass
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise TrackingError(
             f"MLflow server {uri} did not answer ({err}). Start it, fix MLFLOW_TRACKING_URI, "
