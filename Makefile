@@ -29,4 +29,4 @@ bench: install
 	$(BIN)/python bench/simulate.py
 
 clean:
-	rm -rf data/sim data/interim data/quarantine data/processed .dvc/tmp .dvc/cache
+	rm -rf data/sim data/interim data/observations data/features data/models data/registered.json reports/evaluation .dvc/tmp .dvc/cache
