@@ -1,12 +1,25 @@
-"""Observation points: which (customer, t) pairs exist, and what kind they are.
+"""Observation points: which (customer, t) pairs exist, what kind they are, and their labels.
 
-Points are counted from the start of each active run (signup, or a reactivation), so
-they fall on different calendar days for different customers (definitions.md).
+A point `(customer, t)` exists for a customer **at risk at t** (definitions.md): signed up
+before t and, as far as an export taken on day t can tell, not yet gone. That includes a
+renewal due on day t itself and a renewal still pending inside the grace window. Everything
+here is decided as of a *view* day (the export's as-of date, or an earlier day for a cut of
+it), by one rule for when an outcome becomes known:
+
+- `cancelled` is known on its `period_end`; `lapsed` (exported, or derived from a period with
+  no following one, or from a gap longer than `grace_days` before the next) on
+  `period_end + grace_days`; `renewed` when the next period starts. An export taken on day V
+  shows an outcome only if it became known before V; otherwise the period is open.
+
+Points are counted from the start of each run (signup, or a reactivation), on a grid shifted
+by a per-customer phase drawn from the customer id, so the grid does not fall on the same day
+of the billing cycle for everyone; the early-life point stays at day `early_life_days`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -14,61 +27,89 @@ import pandas as pd
 NONE, YOUNG, EARLY_LIFE, ONGOING, SCORING = 0, 1, 2, 3, 4
 KIND_NAMES = {YOUNG: "young", EARLY_LIFE: "early_life", ONGOING: "ongoing", SCORING: "scoring"}
 
+CHURN_OUTCOMES = ("cancelled", "lapsed")
 
-def grid_kind(
-    age_days: np.ndarray, *, every_days: int, min_tenure_days: int, early_life_days: int
-) -> np.ndarray:
-    """Kind code of the grid point at `age_days` into an active run, or NONE if it is off-grid.
 
-    Young points every `every_days` from `min_tenure_days` up to (not including) the early-life
-    day; the early-life point itself; ongoing points every `every_days` after it.
+def phase(customer_ids, every_days: int) -> np.ndarray:
+    """Each customer's grid phase in [0, every_days): SHA-256 of the id's text, so it is the
+    same on every machine, for every export of the same ids, and in the simulator."""
+    ids = pd.Series(customer_ids)
+    uniq = pd.unique(ids)
+    table = {u: int.from_bytes(hashlib.sha256(str(u).encode()).digest()[:8], "big") % every_days
+             for u in uniq}
+    return ids.map(table).to_numpy(dtype=np.int64)
+
+
+def grid_kind(age_days, phase_days, *, every_days: int, min_tenure_days: int,
+              early_life_days: int) -> np.ndarray:
+    """Kind code of the grid point at `age_days` into a run, or NONE if it is off-grid.
+
+    Young points every `every_days` from `min_tenure_days + phase` up to (not including) the
+    early-life day; the early-life point itself; ongoing points every `every_days` from
+    `early_life_days + phase` (after the early-life day).
     """
     age = np.asarray(age_days)
-    young = (
-        (age >= min_tenure_days)
-        & (age < early_life_days)
-        & ((age - min_tenure_days) % every_days == 0)
-    )
+    ph = np.asarray(phase_days)
+    young = ((age >= min_tenure_days + ph) & (age < early_life_days)
+             & ((age - min_tenure_days - ph) % every_days == 0))
     early = age == early_life_days
-    ongoing = (age > early_life_days) & ((age - early_life_days) % every_days == 0)
-    kind = np.full(age.shape, NONE, dtype=np.int8)
+    ongoing = (age > early_life_days) & ((age - early_life_days - ph) % every_days == 0)
+    kind = np.full(np.broadcast(age, ph).shape, NONE, dtype=np.int8)
     kind[young] = YOUNG
     kind[early] = EARLY_LIFE
     kind[ongoing] = ONGOING
     return kind
 
 
-CHURN_OUTCOMES = ("cancelled", "lapsed")
-OPEN_OUTCOMES = ("renewed", "open")
-
-
-def runs(
-    customers: pd.DataFrame, subscriptions: pd.DataFrame, *, as_of: dt.date, grace_days: int
-) -> pd.DataFrame:
-    """Active runs: one per customer, plus one per reactivation (definitions.md).
-
-    A run starts at signup (or, after a churn, at the next period's start) and ends at its
-    churn date: the `period_end` of a cancelled or lapsed period, or of a renewed/open period
-    with no following period once `period_end + grace_days <= as_of` (derived lapse).
-    Columns: customer_id, run, run_start, run_end (NaT while open-ended), signup_date.
-    """
-    a = pd.Timestamp(as_of)
-    subs = subscriptions.sort_values(["customer_id", "period_start"], kind="stable")
+def as_seen(subscriptions: pd.DataFrame, *, view: dt.date, grace_days: int) -> pd.DataFrame:
+    """The periods an export taken on day `view` holds (period_start < view), each outcome
+    replaced by 'open' where it was not yet known before `view`."""
+    v = pd.Timestamp(view)
+    grace = pd.Timedelta(days=grace_days)
+    subs = subscriptions[subscriptions["period_start"] < v]
+    subs = subs.sort_values(["customer_id", "period_start"], kind="stable")
     following = subs.groupby("customer_id", sort=False)["period_start"].shift(-1)
-    derived_lapse = (
-        subs["outcome"].isin(OPEN_OUTCOMES)
-        & following.isna()
-        & (subs["period_end"] + pd.Timedelta(days=grace_days) <= a)
+    known = np.select(
+        [subs["outcome"] == "cancelled", subs["outcome"] == "lapsed",
+         subs["outcome"] == "renewed"],
+        [subs["period_end"] < v, subs["period_end"] + grace < v, following.notna()],
+        default=False)
+    return subs.assign(outcome=subs["outcome"].where(known, "open")).reset_index(drop=True)
+
+
+def runs(customers: pd.DataFrame, subscriptions: pd.DataFrame, *, view: dt.date,
+         grace_days: int) -> pd.DataFrame:
+    """Runs as an export taken on day `view` shows them: one per customer, plus one per
+    reactivation.
+
+    A period ends its run with a churn at its `period_end` when its outcome is cancelled or
+    lapsed (as known at `view`), when it has no following period and `period_end + grace_days
+    < view` (a derived lapse), or when the next period starts more than `grace_days` after it
+    (a gap: churn, then a reactivation). Columns: customer_id, run, run_start, churn (the churn
+    date, NaT while none), last_at_risk (the last day the run is at risk: the churn date for a
+    cancellation, churn + grace_days for a lapse; NaT while open-ended), signup_date.
+    """
+    v = pd.Timestamp(view)
+    grace = pd.Timedelta(days=grace_days)
+    subs = as_seen(subscriptions, view=view, grace_days=grace_days)
+    following = subs.groupby("customer_id", sort=False)["period_start"].shift(-1)
+    no_next = following.isna()
+    lapse = (
+        (subs["outcome"] == "lapsed")
+        | (no_next & (subs["outcome"] != "cancelled") & (subs["period_end"] + grace < v))
+        | (~no_next & (following > subs["period_end"] + grace))
     )
-    churn = subs["outcome"].isin(CHURN_OUTCOMES) | derived_lapse
-    # a period belongs to the run numbered by the churns strictly before it
+    cancel = subs["outcome"] == "cancelled"
+    churn = cancel | lapse
     churns = churn.astype("int64")
     run = churns.groupby(subs["customer_id"], sort=False).cumsum() - churns
-    periods = subs.assign(run=run, churn_end=subs["period_end"].where(churn))
+    periods = subs.assign(
+        run=run, churn=subs["period_end"].where(churn),
+        last_at_risk=subs["period_end"].where(cancel, subs["period_end"] + grace).where(churn))
     by_run = periods.groupby(["customer_id", "run"], sort=True).agg(
-        run_start=("period_start", "min"), run_end=("churn_end", "max")
-    ).reset_index()
-    signup = customers[["customer_id", "signup_date"]]
+        run_start=("period_start", "min"), churn=("churn", "max"),
+        last_at_risk=("last_at_risk", "max")).reset_index()
+    signup = customers.loc[customers["signup_date"] < v, ["customer_id", "signup_date"]]
     out = signup.merge(by_run, on="customer_id", how="left")
     first = out["run"].isna() | (out["run"] == 0)
     out["run"] = out["run"].fillna(0).astype("int64")
@@ -76,56 +117,96 @@ def runs(
     return out.sort_values(["customer_id", "run"], kind="stable").reset_index(drop=True)
 
 
-def grid_offsets(max_age: int, *, every_days: int, min_tenure_days: int,
-                 early_life_days: int) -> tuple[np.ndarray, np.ndarray]:
-    """All grid ages (days into a run) up to `max_age`, with their kinds."""
-    ages = np.arange(1, max(max_age, 1) + 1)
-    kinds = grid_kind(ages, every_days=every_days, min_tenure_days=min_tenure_days,
-                      early_life_days=early_life_days)
-    keep = kinds != NONE
-    return ages[keep], kinds[keep]
+def at_risk(runs_: pd.DataFrame, day: dt.date) -> pd.Series:
+    """Which runs are at risk on `day`: started before it, not yet shown to be gone."""
+    t = pd.Timestamp(day)
+    return (runs_["run_start"] < t) & (runs_["last_at_risk"].isna()
+                                       | (runs_["last_at_risk"] >= t))
+
+
+def _one_per_day(points_: pd.DataFrame) -> pd.DataFrame:
+    """One point per customer and day: where a pending old run and a new run (a reactivation
+    inside the grace window) both have one, the new run's, which is what an export taken that
+    day shows once the lapse is known."""
+    points_ = points_.sort_values(["customer_id", "t", "run"], kind="stable")
+    return points_.drop_duplicates(["customer_id", "t"], keep="last")
 
 
 def points(runs_: pd.DataFrame, *, as_of: dt.date, every_days: int, min_tenure_days: int,
            early_life_days: int) -> pd.DataFrame:
-    """Grid points (young, early-life, ongoing) of every run, strictly before the as-of date,
-    plus a scoring point at the as-of date for every run active then."""
+    """Grid points (young, early-life, ongoing) of every run while it is at risk, strictly
+    before the as-of date, plus a scoring point at the as-of date for every run at risk then."""
     a = pd.Timestamp(as_of)
     start = runs_["run_start"].to_numpy(dtype="datetime64[D]")
-    end = runs_["run_end"].fillna(a).clip(upper=a).to_numpy(dtype="datetime64[D]")
-    span = (end - start).astype(np.int64)  # grid t must be < run_end and < as_of
-    ages, kinds = grid_offsets(int(span.max()) if len(span) else 0, every_days=every_days,
-                               min_tenure_days=min_tenure_days, early_life_days=early_life_days)
-    count = np.searchsorted(ages, span, side="left")
-    row = np.repeat(np.arange(len(runs_)), count)
-    within = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
-    grid = pd.DataFrame({
-        "customer_id": runs_["customer_id"].to_numpy()[row],
-        "t": start[row] + ages[within].astype("timedelta64[D]"),
-        "kind": np.array([KIND_NAMES[k] for k in (YOUNG, EARLY_LIFE, ONGOING)],
-                         dtype=object)[kinds[within] - 1],
-        "run": runs_["run"].to_numpy()[row],
-        "run_start": start[row],
-    })
-    active = (runs_["run_start"] < a) & (runs_["run_end"].isna() | (runs_["run_end"] > a))
-    scoring = runs_.loc[active, ["customer_id", "run", "run_start"]].assign(t=a, kind="scoring")
-    out = pd.concat([grid, scoring[grid.columns]], ignore_index=True)
+    last = runs_["last_at_risk"].fillna(a - pd.Timedelta(days=1)).clip(
+        upper=a - pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
+    span = (last - start).astype(np.int64)  # the last grid age: t <= last_at_risk, t < as_of
+    ph = phase(runs_["customer_id"], every_days)
+    parts = []
+    top = int(span.max()) if len(span) else 0
+    for p in np.unique(ph):
+        rows = np.flatnonzero(ph == p)
+        ages = np.arange(1, max(top, 1) + 1)
+        kinds = grid_kind(ages, p, every_days=every_days, min_tenure_days=min_tenure_days,
+                          early_life_days=early_life_days)
+        ages, kinds = ages[kinds != NONE], kinds[kinds != NONE]
+        count = np.searchsorted(ages, span[rows], side="right")
+        row = np.repeat(rows, count)
+        within = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+        parts.append(pd.DataFrame({
+            "customer_id": runs_["customer_id"].to_numpy()[row],
+            "t": start[row] + ages[within].astype("timedelta64[D]"),
+            "kind": np.array([KIND_NAMES[k] for k in (YOUNG, EARLY_LIFE, ONGOING)],
+                             dtype=object)[kinds[within] - 1],
+            "run": runs_["run"].to_numpy()[row],
+            "run_start": start[row],
+        }))
+    grid = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["customer_id", "t", "kind", "run", "run_start"])
+    out = pd.concat([grid, scoring_points(runs_, day=as_of)[grid.columns]], ignore_index=True)
     out["t"] = out["t"].astype("datetime64[s]")
     out["run_start"] = out["run_start"].astype("datetime64[s]")
-    return out.sort_values(["customer_id", "t"], kind="stable").reset_index(drop=True)
+    return _one_per_day(out).reset_index(drop=True)
+
+
+def scoring_points(runs_: pd.DataFrame, *, day: dt.date) -> pd.DataFrame:
+    """One point on `day` for every customer at risk then: what a (weekly) scoring on that day
+    scores. `runs_` must be the runs as an export taken on `day` shows them (`runs(...,
+    view=day)`), also when scoring the past from a later export."""
+    pts = runs_.loc[at_risk(runs_, day), ["customer_id", "run", "run_start"]].assign(
+        t=pd.Timestamp(day), kind="scoring")
+    pts["t"] = pts["t"].astype("datetime64[s]")
+    pts["run_start"] = pts["run_start"].astype("datetime64[s]")
+    return _one_per_day(pts).reset_index(drop=True)
 
 
 def label(points_: pd.DataFrame, runs_: pd.DataFrame, *, as_of: dt.date, horizon_days: int,
           grace_days: int) -> pd.Series:
-    """1 if the run's churn date falls in [t, t + horizon), 0 if not, <NA> where censored.
+    """1 if the run's churn date falls before t + horizon (in [t, t + horizon), or before t
+    for a renewal pending at t that was refused), 0 if not, <NA> where censored.
 
-    A point is labelled only if t + horizon + grace <= as_of: only then would any churn in
-    the window already show in the export (derived lapses included).
+    A point is labelled only if t + horizon + grace <= as_of: only then is every churn in the
+    window already known in the export (lapses, derived or exported, included).
     """
-    end = points_[["customer_id", "run"]].merge(
-        runs_[["customer_id", "run", "run_end"]], on=["customer_id", "run"], how="left"
-    )["run_end"].set_axis(points_.index)
+    churn = points_[["customer_id", "run"]].merge(
+        runs_[["customer_id", "run", "churn"]], on=["customer_id", "run"], how="left"
+    )["churn"].set_axis(points_.index)
     horizon = pd.Timedelta(days=horizon_days)
-    churned = end.notna() & (end < points_["t"] + horizon)
+    churned = churn.notna() & (churn < points_["t"] + horizon)
     known = points_["t"] + horizon + pd.Timedelta(days=grace_days) <= pd.Timestamp(as_of)
     return churned.astype("Int8").where(known)
+
+
+def state(points_: pd.DataFrame, subscriptions: pd.DataFrame) -> pd.Series:
+    """What a point's customer is doing at t, as an export taken on day t shows it:
+    'renewal_due' (the latest period ends on t), 'pending' (it ended before t, the outcome not
+    yet known), else 'in_period'."""
+    subs = subscriptions[["customer_id", "period_start", "period_end"]].sort_values(
+        ["period_start"], kind="stable")
+    keys = points_[["customer_id", "t"]].reset_index().sort_values("t", kind="stable")
+    latest = pd.merge_asof(keys, subs, left_on="t", right_on="period_start", by="customer_id",
+                           allow_exact_matches=False).set_index("index").reindex(points_.index)
+    end = latest["period_end"]
+    return pd.Series(np.select([end == points_["t"], end < points_["t"]],
+                               ["renewal_due", "pending"], default="in_period"),
+                     index=points_.index)

@@ -163,7 +163,8 @@ def _nps(frame: ir.Table, nps: ir.Table) -> ir.Table:
 def _subscription(frame: ir.Table, subs: ir.Table, vocab: Vocab, horizon: int) -> ir.Table:
     s = subs.select(cid=subs.customer_id, ps=_day(subs.period_start), pe=_day(subs.period_end),
                     plan=subs.plan, fee=subs.fee)
-    j = frame.join(s, [frame.pid == s.cid, s.ps <= frame.td])
+    # periods that started before t: one starting on day t is a day-t event, unknown at t
+    j = frame.join(s, [frame.pid == s.cid, s.ps < frame.td])
     g = j.group_by([j.pid, j.pt]).aggregate(
         ps=j.ps.max(), pe=j.pe.argmax(j.ps), plan=j.plan.argmax(j.ps), fee=j.fee.argmax(j.ps),
         periods_paid=j.count(where=j.ps >= j.sd),
@@ -175,6 +176,7 @@ def _subscription(frame: ir.Table, subs: ir.Table, vocab: Vocab, horizon: int) -
         "pid", "pt", "periods_paid",
         plan_code=_code(g.plan, vocab.plans), fee=g.fee.cast("float64"),
         days_to_renewal=ibis.greatest(g.pe - g.td, 0).cast("float64"),
+        days_past_renewal=ibis.greatest(g.td - g.pe, 0).cast("float64"),
         renewals_in_horizon=ibis.ifelse(
             g.pe < g.td, 0, ibis.ifelse(ahead >= 0, ahead // length + 1, 0)).cast("float64"),
     )
@@ -271,6 +273,7 @@ def _finish(w: ir.Table, spec: Spec) -> ir.Table:
         nps_answers=w.nps_answers.fill_null(z) if "nps_answers" in w.columns else z,
         plan_code=w.plan_code.fill_null(-1), fee=w.fee.fill_null(0.0),
         days_to_renewal=w.days_to_renewal.fill_null(0.0),
+        days_past_renewal=w.days_past_renewal.fill_null(0.0),
         renewals_in_horizon=w.renewals_in_horizon.fill_null(0.0),
         tenure_days=w.td - w.sd, customer_age_days=w.td - w.signup_day,
         periods_paid=w.periods_paid.fill_null(z), reactivated=w.run_no > 0,

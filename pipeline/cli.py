@@ -159,6 +159,7 @@ def observe(params: ParamsOpt = Path("params.yaml")) -> None:
         f"runs {s.runs:,} ({s.reactivations:,} after a win-back); "
         f"{s.churned_before_early_life:,} runs churned before day "
         f"{p.labels.early_life_days} (no early-life point; they still count in CRR). "
+        f"At t: {', '.join(f'{k} {v:,}' for k, v in s.by_state.items())}. "
         f"Points are labelled only if t + {p.labels.horizon_days} + {p.labels.grace_days} days "
         f"<= the as-of date."
     )

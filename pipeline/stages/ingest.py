@@ -6,8 +6,10 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import artifacts, io
+from common.errors import UserError
+from pipeline import artifacts, io, tables
 from pipeline.params import Paths
+from records import cut as records_cut
 from records.config import IngestConfig
 from records.ingest import IngestReport, ingest
 
@@ -29,3 +31,23 @@ def run(
         report = ingest(raw, tmp, quarantine, config, now=now, progress=progress)
         io.write_json(report.to_manifest(str(raw)), tmp / paths.manifest.name)
     return report
+
+
+def cut(paths: Paths, target: Path, day: dt.date, grace_days: int) -> dict:
+    """The interim folder as an export taken on `day` would have made it (records.cut), as a
+    stage folder of its own: what a backtest trains on. Returns its manifest."""
+    source = artifacts.read(tables.interim(paths))
+    m = tables.manifest(paths)
+    if day > m.as_of:
+        raise UserError(f"cannot cut the export of {m.as_of} at {day}: a later day")
+    full = io.read_json(paths.manifest)
+    with artifacts.stage_output(Path(target), STAGE, {"uncut": source}) as tmp:
+        (tmp / paths.quarantine.relative_to(paths.interim)).mkdir()
+        rows = records_cut.cut(Path(paths.interim), tmp, day, grace_days, m.tables)
+        manifest = full | {
+            "as_of": day.isoformat(), "as_of_source": f"cut of the {m.as_of} export",
+            "tables": {name: t | {"md5": None, "rows_in": rows.get(name, 0),
+                                  "kept": rows.get(name, 0), "quarantined": 0, "by_rule": {}}
+                       for name, t in full["tables"].items()}}
+        io.write_json(manifest, tmp / paths.manifest.name)
+    return manifest

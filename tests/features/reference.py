@@ -189,10 +189,12 @@ def _subscription_stats(frame: pd.DataFrame, subs: pd.DataFrame, horizon: int,
         renewals = ((last_day - pe) // length + 1).where((pe >= td) & (last_day >= pe), 0)
         return pd.DataFrame({
             "periods_paid": paid, "plan": cur["plan"], "fee": cur["fee"],
-            "days_to_renewal": np.maximum(pe - td, 0), "renewals_in_horizon": renewals,
+            "days_to_renewal": np.maximum(pe - td, 0), "days_past_renewal": np.maximum(td - pe, 0),
+            "renewals_in_horizon": renewals,
         })
 
-    return _window_agg(frame, subs, lambda p: p["ps"] <= p["td"], agg, max_pairs)
+    # periods that started before t (one starting on day t is unknown at t)
+    return _window_agg(frame, subs, lambda p: p["ps"] < p["td"], agg, max_pairs)
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -327,6 +329,7 @@ def reference_features(interim_dir: Path, observations: Path, *, window_days: in
     feats["plan_code"] = _code(col(b, "plan", None), plans)
     feats["fee"] = col(b, "fee")
     feats["days_to_renewal"] = col(b, "days_to_renewal")
+    feats["days_past_renewal"] = col(b, "days_past_renewal")
     feats["renewals_in_horizon"] = col(b, "renewals_in_horizon")
     feats["tenure_days"] = td - sd
     signup = frame[["customer_id"]].merge(
