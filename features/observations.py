@@ -201,12 +201,15 @@ def state(points_: pd.DataFrame, subscriptions: pd.DataFrame) -> pd.Series:
     """What a point's customer is doing at t, as an export taken on day t shows it:
     'renewal_due' (the latest period ends on t), 'pending' (it ended before t, the outcome not
     yet known), else 'in_period'."""
-    subs = subscriptions[["customer_id", "period_start", "period_end"]].sort_values(
+    subs = subscriptions[["customer_id", "period_start", "period_end"]].astype(
+        {"period_start": "datetime64[s]", "period_end": "datetime64[s]"}).sort_values(
         ["period_start"], kind="stable")
-    keys = points_[["customer_id", "t"]].reset_index().sort_values("t", kind="stable")
+    keys = points_[["customer_id", "t"]].astype({"t": "datetime64[s]"}).reset_index(
+        ).sort_values("t", kind="stable")
     latest = pd.merge_asof(keys, subs, left_on="t", right_on="period_start", by="customer_id",
                            allow_exact_matches=False).set_index("index").reindex(points_.index)
     end = latest["period_end"]
-    return pd.Series(np.select([end == points_["t"], end < points_["t"]],
+    t = points_["t"].astype("datetime64[s]")
+    return pd.Series(np.select([end == t, end < t],
                                ["renewal_due", "pending"], default="in_period"),
                      index=points_.index)

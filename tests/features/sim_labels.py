@@ -27,11 +27,16 @@ def labelled_truth(world: Path, horizon_days: int, grace_days: int) -> pd.DataFr
     subs = pd.read_csv(ex / "subscriptions.csv", parse_dates=["period_start", "period_end"])
     truth = pd.read_parquet(world / "truth" / "truth.parquet")
     truth["t"] = pd.to_datetime(truth["t"]).astype("datetime64[us]")
-    runs = observations.runs(customers, subs, as_of=as_of.date(), grace_days=grace_days)
-    # each point belongs to the customer's latest run started before it
-    points = pd.merge_asof(truth.sort_values("t"), runs.sort_values("run_start")[
-        ["customer_id", "run", "run_start"]].astype({"run_start": "datetime64[us]"}),
-        left_on="t", right_on="run_start", by="customer_id", allow_exact_matches=False)
+    runs = observations.runs(customers, subs, view=as_of.date(), grace_days=grace_days)
+    points = truth.merge(runs[["customer_id", "run", "run_start"]].assign(_r=1), how="left",
+                         on="customer_id")
+    # each truth point belongs to the run the pipeline gives it: the latest at risk at t
+    at_risk = (points["run_start"] < points["t"]) & points["run"].notna()
+    points = points[at_risk].merge(runs[["customer_id", "run", "last_at_risk"]],
+                                   on=["customer_id", "run"])
+    points = points[points["last_at_risk"].isna() | (points["last_at_risk"] >= points["t"])]
+    points = points.sort_values(["customer_id", "t", "run"]).drop_duplicates(
+        ["customer_id", "t"], keep="last")
     points["label"] = observations.label(points, runs, as_of=as_of.date(),
                                          horizon_days=horizon_days, grace_days=grace_days)
     return points[points["label"].notna()].astype({"label": "int64"})
