@@ -127,6 +127,9 @@ class WorldConfig:
     churn_disengaged: float = 0.0
     churn_onboarding_problem: float = 0.0
     churn_overpay: float = 0.0
+    # Share of kept renewals paid late: the next period starts k days after the old one
+    # ended, k uniform in 1..business_grace_days (service continues meanwhile).
+    late_payer_share: float = 0.0
 
     def __post_init__(self) -> None:
         check(self.growth_per_year > -1.0, "growth_per_year",
@@ -158,7 +161,7 @@ class WorldConfig:
         check(self.nps_every_days >= 1, "nps_every_days",
               f"must be at least 1 day, not {self.nps_every_days}")
         for key in ("nps_response_rate", "churn_noise_floor", "cancel_share", "reactivation_share",
-                    "plan_change_rate"):
+                    "plan_change_rate", "late_payer_share"):
             _share(getattr(self, key), key)
         check(self.onboarding_days >= 0, "onboarding_days",
               f"must be 0 or more days, not {self.onboarding_days}")

@@ -15,11 +15,22 @@ up on the logit scale; optional non-additive laws (a steeper slope for disengage
 problems that hurt more during onboarding, low engagement on a dear plan) make worlds where
 the effects interact.
 
-Truth (definitions.md): for every observation point the `labels` config defines, and for
-the scoring points at the export date, P(churn date in [t, t + horizon) | hidden state at t),
+A kept renewal is paid late with probability `late_payer_share`: the next period starts
+k days (1..business_grace_days) after the old one ended, the customer staying active
+meanwhile, so a renewal still pending in the grace window does not give churn away.
+
+Truth (definitions.md): for every observation point (features/observations.py: a customer
+at risk at t, on the grid of the run's start shifted by the customer's phase) and for the
+scoring points at the export date, P(label = 1 | hidden state at the start of day t),
 computed by re-simulating the hidden state forward from t (truth.py: `truth_samples` paths,
-the same rules as the world itself, decisions integrated out exactly). It uses its own
-random stream, so the exported world does not depend on the label params.
+the same rules as the world itself, decisions integrated out exactly, a renewal due on t
+included). At risk at t are the active customers whose run started before t (a renewal due
+on t, and a late payer whose next period has not started, included) and the customers whose
+renewal refused as a lapse is still pending (period_end < t <= period_end + grace_days of
+the labels): their truth is 1, the refusal being part of the hidden state. Where a pending
+old run and a new run (a reactivation) both have a point on a day, only the new run's
+exists. The truth uses its own random stream, so the exported world does not depend on the
+label params.
 
 The simulation steps all customers together one day at a time (vectorised over customers;
 referrals need the whole active pool) and streams events to the sink a month at a time
@@ -36,7 +47,7 @@ import jdatetime
 import numpy as np
 
 from features.config import LabelConfig
-from features.observations import EARLY_LIFE, NONE, SCORING, grid_kind
+from features.observations import EARLY_LIFE, NONE, SCORING, grid_kind, phase
 from simulator.activity import FRIDAY, day_events
 from simulator.config import REFERRAL, SimulateConfig, WorldConfig
 from simulator.export import CANCELLED, LAPSED, OPEN, RENEWED, Events, Export, Sink, referral_codes
@@ -59,6 +70,7 @@ class SimSummary:
     reactivations: int
     rows: dict[str, int]
     truth_points: int
+    late_renewals: int
     as_of: dt.date
     mean_truth_early_life: float
 
@@ -122,11 +134,16 @@ def simulate(
     balance = np.zeros(n)
     next_nps = np.zeros(n, dtype=np.int64)
     react_day = np.full(n, -1, dtype=np.int64)
+    lapse_end = np.full(n, -NEVER, dtype=np.int64)  # end of the latest renewal refused as a lapse
+    lapse_run = np.zeros(n, dtype=np.int64)  # the start of the run that lapse ended
+    renewed_end = np.full(n, -1, dtype=np.int64)  # end of the latest period renewed
+    # each customer's grid phase, from the ids exactly as exported (the product's own rule)
+    ph = phase(export.id_values(np.arange(n)).tolist(), labels.every_days)
 
     periods: list[tuple[np.ndarray, ...]] = []  # (customer, start, end, plan, outcome code)
     truth_parts: list[tuple[np.ndarray, ...]] = []  # (customer, day, kind code, truth)
     events = Events()
-    reactivations = 0
+    reactivations = late_renewals = 0
     first_of_day = np.searchsorted(signup, np.arange(days + 1), side="left")
 
     def start_run(idx: np.ndarray, day: int) -> None:
@@ -136,17 +153,50 @@ def simulate(
         period_end[idx] = day + rules.plan_len[plan[idx]]
         next_nps[idx] = day + w.nps_first_day
 
-    def snapshot(day: int, idx: np.ndarray, kind: np.ndarray, kappa: float) -> None:
+    def at_risk(day: int, scoring: bool) -> tuple[np.ndarray, ...]:
+        """The points of `day` at the start of the day: active runs started before it, and
+        runs whose lapse is still pending; grid points only unless `scoring` (all of them,
+        kind SCORING). Where both runs of a customer have one, the active (newer) run's."""
+        act = np.flatnonzero((status == ACTIVE) & (run_start < day))
+        pend = np.flatnonzero((lapse_end < day) & (day <= lapse_end + labels.grace_days))
+        kinds = []
+        for idx, start in ((act, run_start), (pend, lapse_run)):
+            if scoring:
+                kinds.append(np.full(len(idx), SCORING, dtype=np.int8))
+            else:
+                kinds.append(grid_kind(day - start[idx], ph[idx], every_days=labels.every_days,
+                                       min_tenure_days=labels.min_tenure_days,
+                                       early_life_days=labels.early_life_days))
+        k_act, k_pend = kinds
+        act, k_act = act[k_act != NONE], k_act[k_act != NONE]
+        keep = (k_pend != NONE) & ~np.isin(pend, act)
+        return act, k_act, pend[keep], k_pend[keep]
+
+    def state(idx: np.ndarray, day: int) -> tuple[np.ndarray, ...]:
+        """What the truth needs of the hidden state of `idx` (copies: steps 1-3 move it)."""
         known = np.where(first_referral[idx] < day, first_referral[idx], NEVER)
-        truth = churn_within_horizon(
-            rules, truth_rng, truth_samples, day, labels.horizon_days, z[idx], settle[idx],
-            billing[idx], delivery[idx], period_start[idx], period_end[idx], run_start[idx],
-            plan[idx], channel[idx], referrer[idx] >= 0, known, kappa)
-        truth_parts.append((idx, np.full(len(idx), day), kind, truth))
+        return (z[idx], settle[idx], billing[idx], delivery[idx], period_start[idx],
+                period_end[idx], run_start[idx], plan[idx], channel[idx], referrer[idx] >= 0,
+                known)
+
+    def snapshot(day: int, points: tuple[np.ndarray, ...], hidden: tuple[np.ndarray, ...],
+                 kappa: float) -> None:
+        act, k_act, pend, k_pend = points
+        if len(act):
+            truth = churn_within_horizon(rules, truth_rng, truth_samples, day,
+                                         labels.horizon_days, *hidden, kappa)
+            truth_parts.append((act, np.full(len(act), day), k_act, truth))
+        if len(pend):  # the refusal is known to the hidden state: the label is 1
+            truth_parts.append((pend, np.full(len(pend), day), k_pend, np.ones(len(pend))))
 
     for day in range(days):
         hi = first_of_day[day + 1]  # customers signed up on or before `day`
         st = status[:hi]
+
+        # 0. today's observation points: the hidden state at the start of the day, before
+        # today's renewals are decided (their truth is computed once today's kappa is known)
+        points = at_risk(day, scoring=False)
+        hidden = state(points[0], day)
 
         # 1. renewals due today, decided on yesterday's hidden state
         due = np.flatnonzero((st == ACTIVE) & (period_end[:hi] == day))
@@ -160,6 +210,9 @@ def simulate(
             outcome = np.where(churn, np.where(cancel, CANCELLED, LAPSED), RENEWED)
             periods.append((due, period_start[due], period_end[due], plan[due], outcome))
             gone, kept = due[churn], due[~churn]
+            lapsed = due[churn & ~cancel]
+            lapse_end[lapsed] = day
+            lapse_run[lapsed] = run_start[lapsed]
             status[gone] = CHURNED
             back = rng.random(len(gone)) < w.reactivation_share
             wait = 1 + rng.exponential(w.reactivation_mean_days, len(gone)).astype(np.int64)
@@ -167,8 +220,15 @@ def simulate(
             status[gone[~back]] = GONE
             plan[kept] = rules.next_plan(plan[kept], z[kept], rng.random(len(kept)),
                                          rng.random(len(kept)))
-            period_start[kept] = day
-            period_end[kept] = day + rules.plan_len[plan[kept]]
+            late = np.zeros(len(kept), dtype=np.int64)
+            if w.late_payer_share > 0 and w.business_grace_days > 0:
+                # paid k days late: still active in the grace days, the next period starts later
+                late = np.where(rng.random(len(kept)) < w.late_payer_share,
+                                rng.integers(1, w.business_grace_days + 1, len(kept)), 0)
+                late_renewals += int((late > 0).sum())
+            renewed_end[kept] = day
+            period_start[kept] = day + late
+            period_end[kept] = day + late + rules.plan_len[plan[kept]]
 
         # 2. win-backs: a churned customer starts a new run (a new observation history)
         back = np.flatnonzero((st == CHURNED) & (react_day[:hi] == day))
@@ -195,14 +255,8 @@ def simulate(
                 channel[new[chosen]] = referral_channel
             start_run(new, day)
 
-        # 4. truth for today's observation points (state as of the start of the day)
-        act = np.flatnonzero((status[:hi] == ACTIVE) & (run_start[:hi] < day))
-        kind = grid_kind(day - run_start[act], every_days=labels.every_days,
-                         min_tenure_days=labels.min_tenure_days,
-                         early_life_days=labels.early_life_days)
-        on_grid = kind != NONE
-        if on_grid.any():
-            snapshot(day, act[on_grid], kind[on_grid], kappa)
+        # 4. truth for today's observation points (the state taken in step 0)
+        snapshot(day, points, hidden, kappa)
 
         # 5. the hidden state moves one day
         live = np.flatnonzero(status[:hi] != GONE)
@@ -221,10 +275,17 @@ def simulate(
     export.flush(events)
 
     # the export is taken at day `days`: the scoring points, open periods, the customers
+    points = at_risk(days, scoring=True)
+    snapshot(days, points, state(points[0], days), kappa)
     act = np.flatnonzero(status == ACTIVE)
-    snapshot(days, act, np.full(len(act), SCORING, dtype=np.int8), kappa)
-    periods.append((act, period_start[act], period_end[act], plan[act], np.full(len(act), OPEN)))
-    n_periods, n_churned = export.subscriptions(periods, rules)
+    started = act[period_start[act] < days]
+    periods.append((started, period_start[started], period_end[started], plan[started],
+                    np.full(len(started), OPEN)))
+    # a late payer whose next period has not started: that period is not in the export, and
+    # the renewal of the last one is not known yet
+    waiting = act[period_start[act] >= days]
+    n_periods, n_churned = export.subscriptions(periods, rules,
+                                                still_open=(waiting, renewed_end[waiting]))
     channel_names = np.array([c.name for c in w.channels] + [REFERRAL], dtype=object)
     export.customers(signup, channel, channel_names, referrer, referral_codes(rng, n))
     kind, truth = export.truth(truth_parts)
@@ -235,6 +296,6 @@ def simulate(
         rows={"usage": events.usage.rows, "charges": events.charges.rows,
               "tickets": events.tickets.rows, "nps": events.nps.rows,
               "subscriptions": n_periods, "customers": n},
-        truth_points=len(truth), as_of=config.start + dt.timedelta(days=days),
+        truth_points=len(truth), late_renewals=late_renewals, as_of=config.start + dt.timedelta(days=days),
         mean_truth_early_life=float(truth[early].mean()) if early.any() else float("nan"),
     )

@@ -80,10 +80,16 @@ class Export:
     def __init__(self, sink: Sink, t0: np.datetime64, days: int, string_ids: bool) -> None:
         self.sink, self.t0, self.days, self.string_ids = sink, t0, days, string_ids
 
+    def id_values(self, idx: np.ndarray) -> np.ndarray:
+        """The customer ids of `idx` as exported (int64, or strings when `string_ids`)."""
+        if self.string_ids:
+            return np.char.add("C", np.char.zfill((idx + 1).astype(str), 7))
+        return (idx + 100_001).astype(np.int64)
+
     def ids(self, idx: np.ndarray) -> pa.Array:
         if self.string_ids:
-            return pa.array(np.char.add("C", np.char.zfill((idx + 1).astype(str), 7)))
-        return pa.array(idx + 100_001, type=pa.int64())
+            return pa.array(self.id_values(idx))
+        return pa.array(self.id_values(idx), type=pa.int64())
 
     def ts(self, seconds: np.ndarray) -> pa.Array:
         return pa.array(self.t0 + seconds.astype("timedelta64[s]"), type=pa.timestamp("s"))
@@ -116,14 +122,21 @@ class Export:
                 "customer_id": self.ids(cols[0]), "ts": self.ts(cols[1]),
                 "score": pa.array(cols[2], pa.int64())}))
 
-    def subscriptions(self, periods: list[tuple[np.ndarray, ...]], rules: Rules) -> tuple[int, int]:
+    def subscriptions(self, periods: list[tuple[np.ndarray, ...]], rules: Rules,
+                      still_open: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, int]:
         """Append the periods (customer, start, end, plan, outcome code); returns how many
-        periods and how many of them churned (cancelled or lapsed)."""
+        periods and how many of them churned (cancelled or lapsed). `still_open` (customers,
+        period ends): renewed periods whose next period has not started by the export date (a
+        late payer), exported as open."""
         cust, start, end, plan, outcome = (np.concatenate([p[i] for p in periods])
                                            for i in range(5))
         # a lapse the business has not yet written off is still exported as an open period
         outcome = np.where((outcome == LAPSED) & (end + rules.w.business_grace_days > self.days),
                            OPEN, outcome)
+        if still_open is not None and len(still_open[0]):
+            key = (cust.astype(np.int64) << 32) + end
+            waiting = (still_open[0].astype(np.int64) << 32) + still_open[1]
+            outcome = np.where(np.isin(key, waiting) & (outcome == RENEWED), OPEN, outcome)
         order = np.lexsort((start, cust))
         cust, start, end, plan, outcome = (c[order] for c in (cust, start, end, plan, outcome))
         plan_names = np.array([p.name for p in rules.w.plans], dtype=object)

@@ -18,10 +18,13 @@ def churn_within_horizon(rules: Rules, rng: np.random.Generator, samples: int, d
                          kappa: float) -> np.ndarray:
     """P(a renewal in [day, day + horizon) is refused | hidden state at the start of `day`).
 
-    Re-simulates only what the decisions depend on (engagement, problems, plan, a first
-    referral) from renewal to renewal; the decision coin itself is integrated out (survival =
-    product of 1 - p). A first referral still to come is drawn at today's referral rate, the
-    one approximation here (it matters only for a second renewal inside the horizon).
+    Re-simulates only what the decisions depend on (engagement, problems, plan, late payment,
+    a first referral) from renewal to renewal; the decision coin itself is integrated out
+    (survival = product of 1 - p). A renewal due on `day` itself counts (the state is the one
+    at the start of the day, before it is decided); a late payer whose next period has not
+    started yet comes with that (future) `period_start` and its `period_end`. A first
+    referral still to come is drawn at today's referral rate, the one approximation here (it
+    matters only for a second renewal inside the horizon).
     The `samples` paths use stratified draws shared by all points of the day (each point's
     estimate stays unbiased, with far less noise and work than independent draws).
     """
@@ -61,7 +64,12 @@ def churn_within_horizon(rules: Rules, rng: np.random.Generator, samples: int, d
             survive = np.where(due, survive * (1.0 - p), survive)
             pl = np.where(due, rules.next_plan(pl, z, uniform(), uniform()), pl)
             known = np.where(due, r - 1, known)
-            ps = np.where(due, r, ps)
-            r = np.where(due, r + rules.plan_len[pl], r)
+            late = 0
+            if rules.w.late_payer_share > 0 and rules.w.business_grace_days > 0:
+                # a kept renewal paid k days late: the next period starts on r + k
+                late = np.where(uniform() < rules.w.late_payer_share,
+                                1 + (uniform() * rules.w.business_grace_days).astype(np.int64), 0)
+            ps = np.where(due, r + late, ps)
+            r = np.where(due, r + late + rules.plan_len[pl], r)
         out[sl] = 1.0 - survive.mean(axis=1)
     return out

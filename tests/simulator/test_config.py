@@ -59,6 +59,8 @@ def test_bad_simulate_value_names_its_key(sim, field, value):
     ("plan_change_rate", 1.5),
     ("onboarding_days", -1),
     ("business_grace_days", -1),
+    ("late_payer_share", 1.5),
+    ("late_payer_share", -0.1),
 ])
 def test_bad_world_value_names_its_key(sim, field, value):
     with pytest.raises(ConfigError) as err:
