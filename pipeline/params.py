@@ -218,9 +218,21 @@ def load_params(path: Path | str = "params.yaml") -> Params:
                           f"{[f.name for f in dataclasses.fields(Params)]} (see the project's "
                           "params.yaml)")
     try:
-        return _build(Params, raw, "")
+        params = _build(Params, raw, "")
+        _consistent(params)
+        return params
     except ParamsError as err:
         raise ParamsError(f"{path}: {str(err).lstrip('.')}") from None
+
+
+def _consistent(params: Params) -> None:
+    """Checks across sections."""
+    grace = params.simulate.world.business_grace_days
+    if params.paths.raw_is_simulated and params.labels.grace_days < grace:
+        raise ParamsError(
+            f"labels.grace_days: {params.labels.grace_days} is shorter than the simulated "
+            f"business's own grace (simulate.world.business_grace_days {grace}): a late payment "
+            "would count as a churn. On your own export, set it to at least your grace period.")
 
 
 def replace(config: Any, where: str, **changes: Any) -> Any:

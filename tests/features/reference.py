@@ -31,7 +31,7 @@ import pandas as pd
 
 from features.catalogue import CATEGORICAL, FEATURES, TOPICS
 
-POINT_COLUMNS = ["customer_id", "t", "kind", "run", "run_start", "label", "truth"]
+POINT_COLUMNS = ["customer_id", "t", "kind", "run", "run_start", "state", "label", "truth"]
 PROBLEM_TOPICS = ("billing", "delivery")
 DEFAULT_MAX_PAIRS = 10_000_000
 

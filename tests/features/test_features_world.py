@@ -18,17 +18,18 @@ def table(built):
 
 @pytest.fixture(scope="module")
 def labelled(table):
-    """Labelled points that face a renewal: the only ones whose label can be 1."""
-    return table[table["label"].notna() & (table["renewals_in_horizon"] >= 1)]
+    """Labelled points that face a renewal or wait on one: the only ones whose label can be 1."""
+    return table[table["label"].notna() & ((table["renewals_in_horizon"] >= 1)
+                                           | (table["days_past_renewal"] > 0))]
 
 
 def test_every_observation_point_has_features(built, table):
-    points = pd.read_parquet(built.observations)
+    points = pd.read_parquet(built.observations_table)
     assert len(table) == len(points) > 10_000
     assert not table.duplicated(["customer_id", "t"]).any()
-    assert list(table.columns[:7]) == ["customer_id", "t", "kind", "run", "run_start", "label",
-                                       "truth"]
-    assert list(table.columns[7:]) == list(FEATURES)
+    assert list(table.columns[:8]) == ["customer_id", "t", "kind", "run", "run_start", "state",
+                                       "label", "truth"]
+    assert list(table.columns[8:]) == list(FEATURES)
     assert table[list(FEATURES)].drop(columns=["nps_last"]).notna().all().all()
 
 

@@ -26,7 +26,9 @@ def test_every_scoring_state_is_in_training(points, params):
 
 
 def test_renewal_due_share_in_training_is_like_scoring(points, params):
-    labelled = points[points["label"].notna() & points["kind"].isin(params.train.kinds)]
+    """The grid no longer falls on the billing cycle. The early-life point is left out: it is
+    day 90 for everyone by definition (seed 003), the last day of a third 30-day period."""
+    labelled = points[points["label"].notna() & points["kind"].isin(["young", "ongoing"])]
     scoring = points[points["kind"] == "scoring"]
     train_share = (labelled["state"] == "renewal_due").mean()
     score_share = (scoring["state"] == "renewal_due").mean()

@@ -40,15 +40,36 @@ def test_boundaries_event_at_t_excluded_at_t_minus_90_included(tmp_path):
     assert r["usage_trend"] == (7 - 5) / (7 + 5)
 
 
-def test_plan_is_seen_only_from_its_period_start(tmp_path):
-    result = compute(tmp_path, POINTS, customers=CUSTOMER, subscriptions=SUBS)
-    assert _row(result)["plan_code"] == 1 and _row(result)["fee"] == 250.0  # pro from t
+def test_plan_is_seen_only_after_its_period_start(tmp_path):
+    """A period starting on day t is a day-t event: unknown at t (definitions.md). On its
+    first day the customer is seen on the renewal day of the previous period."""
+    points = POINTS + [("c1", "2024-06-02", 0, "2024-01-01")]
+    result = compute(tmp_path, points, customers=CUSTOMER, subscriptions=SUBS)
+    at_t = _row(result)
+    assert at_t["plan_code"] == 0 and at_t["fee"] == 100.0  # still the basic period
+    assert at_t["days_to_renewal"] == 0 and at_t["days_past_renewal"] == 0  # due today
+    assert at_t["periods_paid"] == 2
+    after = _row(result, t="2024-06-02")
+    assert after["plan_code"] == 1 and after["fee"] == 250.0  # pro, seen from the next day
+    assert after["days_to_renewal"] == 29 and after["periods_paid"] == 3
     before = _row(result, t="2024-05-31")
     assert before["plan_code"] == 0 and before["fee"] == 100.0
     assert before["days_to_renewal"] == 1
     # renewals in [t, t + 60): the period ends 2024-06-01, then every 17 days
     assert before["renewals_in_horizon"] == 4
-    assert _row(result)["periods_paid"] == 3 and before["periods_paid"] == 2
+    assert before["periods_paid"] == 2
+
+
+def test_a_pending_renewal_is_seen_as_days_past_the_period_end(tmp_path):
+    subs = [("c1", "2024-01-01", "2024-05-25", "basic", 100.0, "renewed"),
+            ("c1", "2024-06-03", "2024-07-03", "basic", 100.0, "open")]  # paid 9 days late
+    result = compute(tmp_path, [("c1", T, 0, "2024-01-01"), ("c1", "2024-06-04", 0, "2024-01-01")],
+                     customers=CUSTOMER, subscriptions=subs)
+    pending = _row(result)
+    assert pending["days_past_renewal"] == 7 and pending["days_to_renewal"] == 0
+    assert pending["renewals_in_horizon"] == 0
+    paid = _row(result, t="2024-06-04")
+    assert paid["days_past_renewal"] == 0 and paid["days_to_renewal"] == 29
 
 
 def test_fill_values_and_dtypes_without_events(tmp_path):
