@@ -228,8 +228,8 @@ def compare(run_dir: Path) -> str:
     import numpy as np
     import pandas as pd
 
-    from tests.features.reference import POINT_COLUMNS
     from features.catalogue import FEATURES
+    from tests.features.reference import POINT_COLUMNS
 
     a = pd.read_parquet(run_dir / "features.parquet")
     b = pd.read_parquet(run_dir / "pandas.parquet")
