@@ -1,0 +1,1 @@
+"""Each customer at t: observation points and labels, the feature catalogue, the Ibis windows."""

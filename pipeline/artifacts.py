@@ -152,11 +152,10 @@ def clean_leftovers(target: Path, stage: str) -> list[Path]:
     if not target.parent.is_dir():
         return removed
     for path in sorted(target.parent.glob(f".{target.name}.*.tmp")):
+        if path.is_symlink():  # the previous run was a link swapped away (see stage_output)
+            continue
         if path.is_dir() and _ours(path, stage):
             shutil.rmtree(path)
-            removed.append(path)
-        elif path.is_file():  # a killed atomic file write of ours
-            path.unlink()
             removed.append(path)
     return removed
 
@@ -172,6 +171,26 @@ def check_replaceable(target: Path, stage: str) -> None:
             f"{target} exists and was not written by `churn {stage}` (no {RECORD} of that "
             f"stage in it): it is never replaced. Choose another output folder, or move or "
             f"remove {target} yourself.")
+    record = StageRecord.read(target) if target.is_dir() else None
+    if record is not None:
+        extra = sorted(p.relative_to(target).as_posix() for p in target.rglob("*")
+                       if p.is_file() and p.name not in (RECORD, PARTIAL)
+                       and p.relative_to(target).as_posix() not in record.files)
+        if extra:
+            shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+            raise OutputRefused(
+                f"{target} holds files `churn {stage}` did not write ({shown}): they would be "
+                f"lost when the folder is replaced. Move them out of {target} first.")
+
+
+def claim(target: Path, stage: str) -> Path:
+    """Check, before any work, that the stage may write `target`; returns the folder it will
+    really replace (a symlinked output folder is written where the link points)."""
+    target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()
+    check_replaceable(target, stage)
+    return target
 
 
 @contextlib.contextmanager
@@ -205,6 +224,8 @@ def stage_output(target: Path, stage: str,
     is removed and the target is left as it was.
     """
     target = Path(target)
+    if target.is_symlink():  # write where the link points; the link itself stays
+        target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     with _lock(target):
         clean_leftovers(target, stage)
@@ -269,7 +290,7 @@ def read(inp: Input) -> StageRecord:
     if record is None:
         raise StaleInputError(
             f"{folder} has no {RECORD}: it was not written whole by `churn {inp.stage}` (an "
-            f"older version, or copied by hand): {rerun}.")
+            f"older version, or copied by hand). Move or remove {folder}, then {rerun}.")
     if record.stage != inp.stage:
         raise StaleInputError(f"{folder} was written by `churn {record.stage}`, not "
                               f"`churn {inp.stage}`: check paths in params.yaml.")

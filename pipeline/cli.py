@@ -123,8 +123,9 @@ def ingest(
     p = _load(params)
     data = p.data if as_of is None else _guard(
         lambda: replace(p.data, "data", as_of=_date("--as-of", as_of)))
-    raw_dir = raw if raw is not None else Path(p.paths.raw)
-    report = _stage("ingest", lambda log: stage.run(data, p.paths, raw_dir, progress=log),
+    paths = p.paths if raw is None else _guard(lambda: replace(p.paths, "paths", raw=str(raw)))
+    raw_dir = Path(paths.raw)
+    report = _stage("ingest", lambda log: stage.run(data, paths, raw_dir, progress=log),
                     hint="Nothing was written; the previous outputs are unchanged.")
     table = Table(title=f"ingest {raw_dir} -> {p.paths.interim} (as of {report.as_of})")
     for col in ("table", "file", "rows in", "kept", "quarantined", "rules", "ignored columns"):
@@ -168,7 +169,7 @@ def observe(params: ParamsOpt = Path("params.yaml")) -> None:
 @app.command()
 def features(
     params: ParamsOpt = Path("params.yaml"),
-    engine: Annotated[str | None, typer.Option(help="duckdb or spark.")] = None,
+    engine: Annotated[str | None, typer.Option(help="duckdb (Spark: not yet).")] = None,
     doc: Annotated[Path | None, typer.Option(help="Only write the feature catalogue here.")] = None,
 ) -> None:
     """Point-in-time features of every observation point (one definition, any engine)."""

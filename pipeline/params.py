@@ -185,7 +185,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ParamsError(f"{where}: unknown key(s) {unknown}")
+        raise ParamsError(f"{where or 'top level'}: unknown key(s) {unknown}; expected "
+                          f"{sorted(fields)}")
     values = {}
     for name, f in fields.items():
         key = f"{where}.{name}"

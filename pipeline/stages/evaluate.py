@@ -48,6 +48,7 @@ def _summaries(scored: dict[str, Scored]) -> dict:
 
 
 def run(p: EvaluateConfig, paths: Paths, log: Callable[[str], None] = print) -> dict:
+    artifacts.claim(Path(paths.evaluation), STAGE)
     inputs = artifacts.read_all(tables.models(paths), tables.features(paths))
     pred = pd.read_parquet(paths.predictions)
     trained = io.read_json(paths.train_summary)

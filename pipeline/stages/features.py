@@ -46,6 +46,7 @@ def expression(feat: FeatureConfig, labels: LabelConfig, paths: Paths):
 
 
 def run(feat: FeatureConfig, labels: LabelConfig, paths: Paths) -> FeatureSummary:
+    artifacts.claim(Path(paths.features), STAGE)
     con, expr, vocab, spec, inputs = expression(feat, labels, paths)
     meta = {
         "spec": dataclasses.asdict(spec),

@@ -25,6 +25,7 @@ def run(
 ) -> IngestReport:
     """The interim folder (tables, quarantine, manifest) is replaced whole, or (on any error)
     left as it was."""
+    artifacts.claim(Path(paths.interim), STAGE)
     with artifacts.stage_output(Path(paths.interim), STAGE) as tmp:
         quarantine = tmp / paths.quarantine.relative_to(paths.interim)
         quarantine.mkdir()

@@ -64,6 +64,7 @@ def interim_frames(paths: Paths, m: tables.Manifest) -> tuple[pd.DataFrame, pd.D
 def run(labels: LabelConfig, paths: Paths) -> ObserveSummary:
     """Points of the ingested export; the simulator's truth is attached only when that export
     is the simulated one beside it (checked by file hashes)."""
+    artifacts.claim(Path(paths.observations), STAGE)
     inputs = artifacts.read_all(tables.interim(paths))
     m = tables.manifest(paths)
     sim = tables.simulated_truth(paths, m)

@@ -35,9 +35,16 @@ def contract_of(meta: dict, labels: LabelConfig) -> FeatureContract:
 
 def run(p: TrainConfig, labels: LabelConfig, paths: Paths,
         log: Callable[[str], None] = print) -> TrainResult:
+    artifacts.claim(Path(paths.models), STAGE)
     inputs = artifacts.read_all(tables.features(paths))
     table = pd.read_parquet(paths.features_table)
     meta = io.read_json(paths.feature_meta)
+    built = [f["name"] for f in meta["features"]]
+    if built != list(FEATURES):
+        raise artifacts.StaleInputError(
+            f"{paths.features} was built with another feature catalogue (an older version of "
+            f"the code: {len(built)} features, this version has {len(FEATURES)}): run "
+            "`churn features` again.")
     result = train(table, contract_of(meta, labels), p, horizon_days=labels.horizon_days, log=log)
     with artifacts.stage_output(Path(paths.models), STAGE, inputs) as tmp:
         result.final_model.save(tmp / paths.model.name)

@@ -107,3 +107,32 @@ def test_inputs_from_different_upstream_runs_are_refused(tmp_path):
     with pytest.raises(StaleInputError, match="made from another run of `churn ingest`.*"
                                               "run `churn observe` again"):
         read()
+
+
+def test_files_added_to_an_output_are_never_lost(tmp_path):
+    out = tmp_path / "sim"
+    _write(out, "simulate", {"export/a.csv": "1"})
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputRefused, match="did not write \\(notes.txt\\)"):
+        _write(out, "simulate", {"export/a.csv": "2"})
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_symlinked_output_is_written_where_it_points(tmp_path):
+    disk = tmp_path / "bigdisk" / "features"
+    _write(disk, "features", {"x": "1"})
+    link = tmp_path / "data" / "features"
+    link.parent.mkdir()
+    link.symlink_to(disk)
+    for text in ("2", "3"):  # twice: the second run must not trip on the first one's leftovers
+        _write(link, "features", {"x": text})
+        assert link.is_symlink() and (disk / "x").read_text() == text
+    assert [p.name for p in disk.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_claim_refuses_before_any_work(tmp_path):
+    mine = tmp_path / "models"
+    mine.mkdir()
+    (mine / "booster.txt").write_text("someone's model")
+    with pytest.raises(OutputRefused):
+        artifacts.claim(mine, "train")

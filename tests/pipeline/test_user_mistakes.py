@@ -56,6 +56,12 @@ def test_outputs_never_overlap_the_export_or_each_other(tmp_path, paths, needle)
     _fails(["simulate", "--params", str(write_params(tmp_path, paths=paths))], needle)
 
 
+def test_raw_flag_is_checked_like_params(ws):
+    _, params = ws
+    _fails(["ingest", "--params", params, "--raw", "data/interim"],
+           "--raw: paths.raw: data/interim overlaps paths.interim")
+
+
 @pytest.mark.parametrize(("section", "values", "needle"), [
     ("features", {"window_days": -90}, "features.window_days: must be at least 1 day"),
     ("labels", {"horizon_days": -60}, "labels.horizon_days: must be at least 1 day"),
