@@ -84,7 +84,7 @@ def build_world(size: int, work: Path) -> Path:
     if not (w / "interim" / "_manifest.json").exists():
         print(f"[{size}] ingest ...", flush=True)
         log["ingest_s"] = _cli("ingest", "--params", p, "--raw", str(sim / "export"))
-    if not (w / "processed" / "observations.parquet").exists():
+    if not (w / "observations" / "observations.parquet").exists():
         print(f"[{size}] observe ...", flush=True)
         log["observe_s"] = _cli("observe", "--params", p)
     log_path.write_text(json.dumps(log, indent=2))
@@ -92,15 +92,22 @@ def build_world(size: int, work: Path) -> Path:
 
 
 def points_file(w: Path, workload: str) -> Path:
-    """The observation points of one kind, as the observe stage wrote them (same schema)."""
+    """The observation points of one kind, as the observe stage wrote them (same schema), in
+    an observations folder of their own recorded as made from the world's interim folder (the
+    features stage checks that its inputs belong together)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    out = w / "runs" / workload / "observations.parquet"
+    from pipeline import artifacts
+
+    folder = w / "runs" / workload / "observations"
+    out = folder / "observations.parquet"
     if not out.exists():
-        table = pq.read_table(w / "processed" / "observations.parquet")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.filter(pc.equal(table["kind"], workload)), out)
+        table = pq.read_table(w / "observations" / "observations.parquet")
+        interim = artifacts.read(artifacts.Input("interim", w / "interim", "ingest"))
+        with artifacts.stage_output(folder, "observe", {"interim": interim}) as tmp:
+            pq.write_table(table.filter(pc.equal(table["kind"], workload)),
+                           tmp / "observations.parquet")
     return out
 
 
@@ -113,11 +120,20 @@ def _load_params(w: Path) -> SimpleNamespace:
     world, models) may change while a long benchmark runs without touching this stage."""
     import yaml
 
-    from pipeline.params import FeatureParams, LabelParams, Paths
+    from features.config import FeatureConfig, LabelConfig
+    from pipeline.params import Paths
 
     raw = yaml.safe_load((w / "params.yaml").read_text())
-    return SimpleNamespace(paths=Paths(**raw["paths"]), labels=LabelParams(**raw["labels"]),
-                           features=FeatureParams(**raw["features"]))
+    return SimpleNamespace(paths=Paths(**raw["paths"]), labels=LabelConfig(**raw["labels"]),
+                           features=FeatureConfig(**raw["features"]))
+
+
+def _run_paths(p: SimpleNamespace, run_dir: Path):
+    """The world's paths with the workload's own points and feature folder."""
+    import dataclasses
+
+    return dataclasses.replace(p.paths, observations=str(run_dir / "observations"),
+                               features=str(run_dir / "features"))
 
 
 def job_pandas(w: Path, run_dir: Path) -> tuple[float, int]:
@@ -127,7 +143,7 @@ def job_pandas(w: Path, run_dir: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     plans, channels = vocabulary(w / "interim")
     table = reference_features(
-        w / "interim", run_dir / "observations.parquet", window_days=p.features.window_days,
+        w / "interim", run_dir / "observations" / "observations.parquet", window_days=p.features.window_days,
         recent_days=p.features.recent_days, horizon_days=p.labels.horizon_days,
         plans=plans, channels=channels)
     table.to_parquet(run_dir / "pandas.parquet", index=False)
@@ -135,12 +151,10 @@ def job_pandas(w: Path, run_dir: Path) -> tuple[float, int]:
 
 
 def job_product(w: Path, run_dir: Path) -> tuple[float, int]:
-    import dataclasses
-
     from pipeline.stages import features as stage
 
     p = _load_params(w)
-    paths = dataclasses.replace(p.paths, processed=str(run_dir))
+    paths = _run_paths(p, run_dir)
     t0 = time.perf_counter()
     summary = stage.run(p.features, p.labels, paths)
     return t0, summary.rows
@@ -231,7 +245,7 @@ def compare(run_dir: Path) -> str:
     from features.catalogue import FEATURES
     from tests.features.reference import POINT_COLUMNS
 
-    a = pd.read_parquet(run_dir / "features.parquet")
+    a = pd.read_parquet(run_dir / "features" / "features.parquet")
     b = pd.read_parquet(run_dir / "pandas.parquet")
     if list(a.columns) != list(b.columns) or len(a) != len(b):
         return "DIFFERENT shape/columns"
@@ -254,15 +268,12 @@ def explain(w: Path, run_dir: Path, top: int = 8) -> list[str]:
     """Where the product's time goes on one workload: its compiled SQL, run once under
     DuckDB's profiler (EXPLAIN ANALYZE as JSON; not part of the timed runs). Returns the
     `top` operators by their time (summed over threads), and writes profile.json."""
-    import dataclasses
-
     import ibis
 
     from pipeline.stages import features as stage
 
     p = _load_params(w)
-    paths = dataclasses.replace(p.paths, processed=str(run_dir))  # the workload's points
-    con, expr, _, _ = stage.expression(p.features, p.labels, paths)
+    con, expr, *_ = stage.expression(p.features, p.labels, _run_paths(p, run_dir))
     sql = ibis.to_sql(expr, dialect="duckdb")
     (run_dir / "product.sql").write_text(str(sql))
     raw = con.con  # the DuckDB connection under Ibis
@@ -358,7 +369,7 @@ def main() -> None:
     for n, workload in plan:
         w = worlds[n]
         pts = points_file(w, workload)
-        run_dir = pts.parent
+        run_dir = pts.parent.parent
         usage_rows = pq.ParquetFile(w / "interim" / "usage.parquet").metadata.num_rows
         points = pq.ParquetFile(pts).metadata.num_rows
         runs: dict[str, list[dict]] = {e: [] for e in ENGINES}

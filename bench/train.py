@@ -1,7 +1,7 @@
 """Benchmark: the product's LightGBM fit + calibration + MLflow logging, as a ratio to a bare
 `lgb.train` with the same params on the same matrix, in the same process and run.
 
-The matrix is the feature table of `data/processed/features.parquet` (run `dvc repro` or
+The matrix is the feature table of `data/features/features.parquet` (run `dvc repro` or
 `churn features` first), its labelled rows repeated until there are at least `--rows`.
 Imports, MLflow store creation and the baseline are timed apart. Usage:
     python bench/train.py [--rows 1000000] [--rounds 200] [--repeat 3]
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     params = load_params(ROOT / "params.yaml")
-    x, y = matrix(params.paths.features, args.rows)
+    x, y = matrix(params.paths.features_table, args.rows)
     cal = slice(0, len(y) // 10)
     lgb_params = product_lgbm.booster_params(params.train.lgbm, params.train.seed)
     contract = contract_of(io.read_json(params.paths.feature_meta), params.labels)
