@@ -111,12 +111,18 @@ def _usage_window(frame: ir.Table, days: ir.Table, lo: str, hi: str, prefix: str
     })
 
 
+EXACT_AMOUNT = "decimal(38, 6)"  # amounts to the millionth, sums up to 10**32
+
+
 def _charges_window(frame: ir.Table, charges: ir.Table, lo: str, hi: str,
                     prefix: str, keys: tuple[str, str] = ("pid", "pt")) -> ir.Table:
     c = charges.select(cid=charges.customer_id, day=_day(charges.ts), amount=charges.amount)
     j = frame.join(c, [frame.pid == c.cid, c.day >= frame[lo], c.day < frame[hi]])
     return j.group_by(list(keys)).aggregate(**{
-        f"{prefix}topups": j.count(), f"{prefix}total": j.amount.sum(),
+        # summed exactly (a DECIMAL's integer arithmetic): a float sum's last bits would
+        # depend on how DuckDB's threads split the rows (the same for whole-number amounts)
+        f"{prefix}topups": j.count(),
+        f"{prefix}total": j.amount.cast(EXACT_AMOUNT).sum().cast("float64"),
         f"{prefix}lastx": (j.day - j[lo]).max(),
     })
 

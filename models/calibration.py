@@ -1,4 +1,11 @@
-"""Calibrators that turn LightGBM scores into probabilities, stored as plain JSON."""
+"""Calibrators that turn LightGBM scores into probabilities, stored as plain JSON.
+
+The same bits on every machine (a committed dvc.lock is reproduced elsewhere): the sigmoid is
+fitted by Newton's method on plain numpy sums (no BLAS, whose dot products differ in their
+last bits between CPUs and thread counts), with scipy.special's logit/expit (numpy's exp and
+log pick CPU-specific kernels), and the fitted parameters are rounded to 9 significant digits
+right after fitting, so the saved calibrator and the predictions made with it agree.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy import special
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from models.evaluation import point_metrics
+from simulator.exact import round_sig
 
 Method = Literal["isotonic", "sigmoid"]
 EPS = 1e-6
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p / (1 - p))
+    return special.logit(np.clip(p, EPS, 1 - EPS))
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class Calibrator:
         if self.method == "isotonic":
             return np.interp(scores, self.x, self.y)
         slope, intercept = self.x
-        return 1.0 / (1.0 + np.exp(-(slope * _logit(scores) + intercept)))
+        return special.expit(slope * _logit(scores) + intercept)
 
     def to_dict(self) -> dict:
         return {"method": self.method, "x": list(self.x), "y": list(self.y)}
@@ -46,10 +53,51 @@ def fit(scores: np.ndarray, y: np.ndarray, method: Method) -> Calibrator:
     if method == "isotonic":
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
         # keep the probabilities strictly inside (0, 1): log loss must stay finite
-        ys = np.clip(iso.y_thresholds_, EPS, 1 - EPS)
+        ys = round_sig(np.clip(iso.y_thresholds_, EPS, 1 - EPS))
         return Calibrator("isotonic", tuple(iso.X_thresholds_.tolist()), tuple(ys.tolist()))
-    lr = LogisticRegression(C=1e6).fit(_logit(scores)[:, None], y)
-    return Calibrator("sigmoid", (float(lr.coef_[0, 0]), float(lr.intercept_[0])), ())
+    slope, intercept = _fit_sigmoid(_logit(scores), y)
+    return Calibrator("sigmoid", (round_sig(slope), round_sig(intercept)), ())
+
+
+C = 1e6  # the slope's L2 penalty 1 / (2 C) slope**2, as sklearn's LogisticRegression(C=1e6)
+
+
+def _loss(x: np.ndarray, y: np.ndarray, slope: float, intercept: float) -> float:
+    z = slope * x + intercept
+    return float(-np.sum(y * special.log_expit(z) + (1 - y) * special.log_expit(-z))
+                 + slope * slope / (2 * C))
+
+
+def _fit_sigmoid(x: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple[float, float]:
+    """(slope, intercept) of the logistic regression of `y` on `x` (the logit of the score):
+    Newton's method with step halving, on elementwise products and numpy's sums only, so the
+    result does not depend on BLAS kernels or threads. Converges to the optimum itself
+    (sklearn's lbfgs stops at a gradient tolerance, a few digits short)."""
+    a, b = 0.0, float(special.logit(np.clip(np.mean(y), EPS, 1 - EPS)))
+    f = _loss(x, y, a, b)
+    for _ in range(max_iter):
+        p = special.expit(a * x + b)
+        r, w = p - y, p * (1 - p)
+        ga, gb = float(np.sum(r * x)) + a / C, float(np.sum(r))
+        haa, hab, hbb = float(np.sum(w * x * x)) + 1 / C, float(np.sum(w * x)), float(np.sum(w))
+        det = haa * hbb - hab * hab
+        if not det > 0:
+            break
+        da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
+        step = 1.0
+        while True:
+            na, nb = a - step * da, b - step * db
+            nf = _loss(x, y, na, nb)
+            if nf <= f or step < 1e-10:
+                break
+            step /= 2
+        if nf > f:  # no descent left: at the optimum to machine precision
+            break
+        moved = abs(na - a) <= 1e-12 * (1 + abs(a)) and abs(nb - b) <= 1e-12 * (1 + abs(b))
+        a, b, f = na, nb, nf
+        if moved:
+            break
+    return a, b
 
 
 MIN_HALF = 200  # points on each side of the forward check, and both classes on each

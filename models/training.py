@@ -9,6 +9,11 @@
 3. The production model is LightGBM refit on every labelled point with the number of rounds
    chosen on the split; its calibrator is fitted on time-ordered out-of-fold predictions
    (each fold predicted by a model that saw only earlier, purged points).
+
+What is written comes out the same on every machine (dvc.lock is reproduced elsewhere): the
+logistic regression runs on one BLAS thread, and the test predictions and the summary's floats
+are rounded to 9 significant digits (simulator/exact.py says why); LightGBM is deterministic
+(models/lgbm.py) and the calibrator fits without BLAS (models/calibration.py).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from common.errors import UserError
 from models import baselines, calibration, lgbm, splits
 from models.classifier import ChurnClassifier, FeatureContract
 from models.config import TrainConfig
+from simulator.exact import round_floats, round_sig
 
 MODELS = ("base_rate", "l1_logistic", "hist_gradient_boosting", "lightgbm")  # those trained
 
@@ -69,8 +76,9 @@ class TrainSummary:
     hist_gradient_boosting_iterations: int | None
 
     def to_dict(self) -> dict:
-        """The JSON form (train_summary.json): nested dicts, dates as ISO strings."""
-        return {
+        """The JSON form (train_summary.json): nested dicts, dates as ISO strings, floats to 9
+        significant digits."""
+        return round_floats({
             "boundaries": self.boundaries.as_dict(),
             "points": asdict(self.points),
             "churn_rate": asdict(self.churn_rate),
@@ -78,7 +86,7 @@ class TrainSummary:
             "calibration": asdict(self.calibration),
             "logistic_nonzero_coefficients": self.logistic_nonzero_coefficients,
             "hist_gradient_boosting_iterations": self.hist_gradient_boosting_iterations,
-        }
+        })
 
 
 @dataclass
@@ -195,8 +203,10 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
 
     base = baselines.BaseRate().fit(x.iloc[tr], y[tr])
     log("fitting L1 logistic regression")
-    logit = baselines.l1_logistic(numeric_b, cat_b, c=c.logistic_c, seed=c.seed).fit(
-        xb.iloc[tr], y[tr])
+    with threadpool_limits(1, "blas"):  # a BLAS's threads may split its sums differently
+        logit = baselines.l1_logistic(numeric_b, cat_b, c=c.logistic_c, seed=c.seed).fit(
+            xb.iloc[tr], y[tr])
+        p_logit = logit.predict_proba(xb.iloc[te])[:, 1]
     if peer is not None:
         log("fitting HistGradientBoosting (the peer; early stopping on the calibration slice)")
         peer.fit(xb.iloc[tr], y[tr], valid=(xb.iloc[ca], y[ca]))
@@ -216,12 +226,14 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
     predictions = data.iloc[te][["customer_id", "t", "kind", "label", "truth"]].reset_index(
         drop=True).assign(
         p_base_rate=base.predict_proba(x.iloc[te])[:, 1],
-        p_l1_logistic=logit.predict_proba(xb.iloc[te])[:, 1],
+        p_l1_logistic=p_logit,
         p_lightgbm_raw=raw_test,
         p_lightgbm=calib(raw_test),
     )
     if peer is not None:
         predictions["p_hist_gradient_boosting"] = peer.predict_proba(xb.iloc[te])[:, 1]
+    for column in [name for name in predictions.columns if name.startswith("p_")]:
+        predictions[column] = round_sig(predictions[column].to_numpy())
 
     log(f"production model: {c.oof_folds} time folds, each after the first predicted by a "
         f"model fitted on the ones before ({c.oof_folds - 1} out-of-fold fits) for its "

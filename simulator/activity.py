@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import exact
 from simulator.rules import Rules, sigmoid
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def day_events(day: int, act: np.ndarray, rules: Rules, rng: np.random.Generator
     sends = act[rng.random(len(act)) < p_active]
     batches = 1 + rng.poisson(w.batches_per_active_day - 1.0, len(sends))
     who = np.repeat(sends, batches)
-    msgs = np.maximum(1, np.round(size[who] * np.exp(
+    msgs = np.maximum(1, np.round(size[who] * exact.exp(
         rng.normal(w.messages_log_mean, w.messages_log_sd, len(who))))).astype(np.int64)
     secs = base + rng.integers(SECONDS_FROM, SECONDS_TO, len(who))
     events.usage.add(who, secs, msgs)
@@ -50,10 +51,10 @@ def day_events(day: int, act: np.ndarray, rules: Rules, rng: np.random.Generator
     short = balance[sends] < cost
     buyers = sends[short]
     if len(buyers):
-        daily = w.price_per_message * np.exp(w.messages_log_mean + w.messages_log_sd**2 / 2) \
+        daily = w.price_per_message * exact.exp(w.messages_log_mean + w.messages_log_sd**2 / 2) \
             * size[buyers] * w.batches_per_active_day
-        amount = daily * w.topup_days_of_use * np.exp(0.3 * z[buyers]) \
-            * np.exp(rng.normal(0.0, w.topup_log_sd, len(buyers)))
+        amount = daily * w.topup_days_of_use * exact.exp(0.3 * z[buyers]) \
+            * exact.exp(rng.normal(0.0, w.topup_log_sd, len(buyers)))
         amount = np.maximum(amount, 1.5 * cost[short])
         amount = (np.ceil(amount / 10_000) * 10_000).astype(np.int64)
         balance[buyers] += amount
@@ -62,7 +63,7 @@ def day_events(day: int, act: np.ndarray, rules: Rules, rng: np.random.Generator
     balance[sends] -= cost
 
     # tickets: a background rate that rises as engagement falls, plus open problems
-    base_rate = w.ticket_base_per_day * np.exp(w.ticket_engagement_slope * za)
+    base_rate = w.ticket_base_per_day * exact.exp(w.ticket_engagement_slope * za)
     n_base = rng.poisson(base_rate)
     n_bill = rng.poisson(w.issue_ticket_per_day * billing[act])
     n_deliv = rng.poisson(w.issue_ticket_per_day * delivery[act])

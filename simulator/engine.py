@@ -48,6 +48,7 @@ import numpy as np
 
 from features.config import LabelConfig
 from features.observations import EARLY_LIFE, NONE, SCORING, grid_kind, phase
+from simulator import exact
 from simulator.activity import FRIDAY, day_events
 from simulator.config import REFERRAL, SimulateConfig, WorldConfig
 from simulator.export import CANCELLED, LAPSED, OPEN, RENEWED, Events, Export, Sink, referral_codes
@@ -79,7 +80,7 @@ def _signup_days(n: int, start: dt.date, days: int, w: WorldConfig,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Sign-up day of each customer (sorted) and the expected sign-ups of each day."""
     d = np.arange(days)
-    intensity = np.exp(np.log1p(w.growth_per_year) * d / 365.0)
+    intensity = exact.exp(exact.log1p(w.growth_per_year) * d / 365.0)
     dates = [start + dt.timedelta(days=int(i)) for i in d]
     weekday = np.array([x.weekday() for x in dates])
     intensity = intensity * np.where(weekday == FRIDAY, w.weekly_seasonality, 1.0)
@@ -121,7 +122,7 @@ def simulate(
     referral_channel = len(w.channels)  # the extra channel "referral"
     z = rng.normal(0.0, w.engagement_sd, n)
     settle = z + rng.normal(0.0, w.settle_shift_sd, n)  # where each customer's engagement heads
-    size = np.exp(rng.normal(0.0, w.size_log_sd, n))
+    size = exact.exp(rng.normal(0.0, w.size_log_sd, n))
     referrer = np.full(n, -1, dtype=np.int64)
     first_referral = np.full(n, NEVER, dtype=np.int64)  # the day of one's first referral made
 
@@ -239,7 +240,7 @@ def simulate(
         # 3. sign-ups; some arrive through an active customer's referral link
         new = np.arange(first_of_day[day], hi)
         pool = np.flatnonzero(status[:hi] == ACTIVE)
-        rate = w.referral_per_day * np.exp(w.referral_engagement_slope * z[pool])
+        rate = w.referral_per_day * exact.exp(w.referral_engagement_slope * z[pool])
         # referred share = referral pressure / (referral pressure + the day's organic pull),
         # both proportional to the size of the business, so the world is scale-free; a
         # customer's expected referrals a day are rate * kappa
@@ -297,5 +298,5 @@ def simulate(
               "tickets": events.tickets.rows, "nps": events.nps.rows,
               "subscriptions": n_periods, "customers": n},
         truth_points=len(truth), late_renewals=late_renewals, as_of=config.start + dt.timedelta(days=days),
-        mean_truth_early_life=float(truth[early].mean()) if early.any() else float("nan"),
+        mean_truth_early_life=exact.round_sig(truth[early].mean()) if early.any() else float("nan"),
     )

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from features.observations import KIND_NAMES
+from simulator import exact
 from simulator.activity import TOPICS
 from simulator.rules import Rules
 
@@ -164,6 +165,7 @@ class Export:
         cust, day, kind, truth = (np.concatenate([p[i] for p in parts]) for i in range(4))
         order = np.lexsort((day, cust))
         cust, day, kind, truth = cust[order], day[order], kind[order], truth[order]
+        truth = exact.round_sig(truth)  # the same digits on every CPU (exact.py)
         names = np.array([KIND_NAMES.get(k, "") for k in range(max(KIND_NAMES) + 1)], dtype=object)
         self.sink.append("truth", pa.table({
             "customer_id": self.ids(cust), "t": self.date(day),

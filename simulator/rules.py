@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulator import exact
 from simulator.config import WorldConfig
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return exact.sigmoid(x)
 
 
 class Rules:
@@ -27,7 +28,7 @@ class Rules:
         # the overpay law uses it (WorldConfig makes sure every fee is then above 0)
         self.plan_premium = np.zeros(len(self.plan_fee))
         if w.churn_overpay:
-            self.plan_premium = np.log(self.plan_fee / self.plan_fee.min())
+            self.plan_premium = exact.log(self.plan_fee / self.plan_fee.min())
         self.channel_logit = np.array([c.churn_logit for c in w.channels] + [0.0])
         # two-state problem chains: stationary share and the decay of the initial state
         self.issue = {
@@ -73,7 +74,7 @@ class Rules:
         An Ornstein-Uhlenbeck walk in daily steps, drawn here from its exact n-step law.
         """
         rho = 1.0 - 1.0 / self.w.settle_days
-        decay = rho**steps
+        decay = exact.power(rho, steps)
         sd = self.w.daily_sd * np.sqrt((1.0 - decay**2) / (1.0 - rho**2))
         return target + (z - target) * decay + sd * eps
 
@@ -82,5 +83,5 @@ class Rules:
         start, stay = self.issue[name]
         lam = stay - start
         pi = start / (1.0 - lam)
-        p_on = pi + (state - pi) * lam ** steps
+        p_on = pi + (state - pi) * exact.power(lam, steps)
         return u < p_on

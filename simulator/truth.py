@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
+from simulator import exact
 from simulator.rules import Rules
 
 
@@ -46,10 +47,10 @@ def churn_within_horizon(rules: Rules, rng: np.random.Generator, samples: int, d
         ch, ref, rs = channel[sl, None], referred[sl, None], run_start[sl, None]
         r = np.broadcast_to(period_end[sl, None], shape).copy()
         ps = np.broadcast_to(period_start[sl, None], shape).copy()
-        hazard = rules.w.referral_per_day * kappa * np.exp(
+        hazard = rules.w.referral_per_day * kappa * exact.exp(
             rules.w.referral_engagement_slope * z0[sl, None])
         first_ref = np.where(first_referral[sl, None] < day, first_referral[sl, None],
-                             day + (-np.log(uniform()) / hazard))
+                             day + (-exact.log(uniform()) / hazard))
         known = np.full(shape, day - 1)  # the last day whose state is known
         survive = np.ones(shape)
         while True:

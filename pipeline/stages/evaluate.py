@@ -1,7 +1,9 @@
 """Stage `evaluate`: out-of-time metrics with customer-bootstrap intervals, and the plots.
 
 Writes one folder (`paths.evaluation`): `metrics.json` (DVC metrics; `register` logs the same
-numbers to MLflow) and `plots/<name>.png` with the CSV behind each picture.
+numbers to MLflow) and `plots/<name>.png` with the CSV behind each picture. The metrics are
+rounded to 9 significant digits and the CSVs to 6, so that another CPU's last bits (numpy's
+vector kernels, BLAS) do not change the files (simulator/exact.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from models.evaluation import Scored, customer_weights, difference, score, summa
 from models.training import MODELS
 from pipeline import artifacts, io, tables
 from pipeline.params import Paths
+from simulator.exact import round_floats
 
 STAGE = "evaluate"
 
@@ -99,6 +102,7 @@ def run(p: EvaluateConfig, paths: Paths, log: Callable[[str], None] = print) -> 
         "shap": plots.shap_summary(contrib, sample),
         "deciles": plots.deciles(test.assign(label=y), top),
     }
+    metrics = round_floats(metrics)
     with artifacts.stage_output(Path(paths.evaluation), STAGE, inputs) as tmp:
         io.write_json(metrics, tmp / paths.metrics.name)
         out = tmp / paths.plots.name
