@@ -59,12 +59,15 @@ def power(base, exponent):
     base = np.asarray(base, dtype=np.float64)
     exponent = np.asarray(exponent, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        magnitude = exp(exponent * log(np.abs(base)))  # 0 * -inf (0 ** 0) is fixed below
-        whole = exponent == np.floor(exponent)
-        odd = whole & (np.fmod(exponent, 2.0) != 0.0)
-        out = np.where(base < 0, np.where(whole, np.where(odd, -magnitude, magnitude), np.nan),
-                       magnitude)
-    out = np.where(exponent == 0.0, 1.0, out)
+        out = exp(exponent * log(np.abs(base)))  # 0 * -inf (0 ** 0) is fixed below
+        negative = base < 0
+        if negative.any():  # whole exponents keep the sign, others have no real power
+            whole = exponent == np.floor(exponent)
+            odd = whole & (np.fmod(exponent, 2.0) != 0.0)
+            out = np.where(negative, np.where(whole, np.where(odd, -out, out), np.nan), out)
+    zero = exponent == 0.0
+    if zero.any():
+        out = np.where(zero, 1.0, out)
     return out[()] if out.ndim == 0 else out
 
 
