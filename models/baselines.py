@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
+from common import exact
 from common.errors import ConfigError
 
 
@@ -33,7 +34,7 @@ class BaseRate:
 
 
 def _signed_log1p(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
+    return np.sign(x) * exact.log1p(np.abs(x))  # not np.log1p: its kernel depends on the CPU
 
 
 def l1_logistic(numeric: list[str], categorical: list[str], *, c: float, seed: int) -> Pipeline:

@@ -16,8 +16,8 @@ import numpy as np
 from scipy import special
 from sklearn.isotonic import IsotonicRegression
 
+from common.exact import round_sig
 from models.evaluation import point_metrics
-from simulator.exact import round_sig
 
 Method = Literal["isotonic", "sigmoid"]
 EPS = 1e-6

@@ -25,10 +25,10 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from common.errors import UserError
+from common.exact import round_floats, round_sig
 from models import baselines, calibration, lgbm, splits
 from models.classifier import ChurnClassifier, FeatureContract
 from models.config import TrainConfig
-from simulator.exact import round_floats, round_sig
 
 MODELS = ("base_rate", "l1_logistic", "hist_gradient_boosting", "lightgbm")  # those trained
 

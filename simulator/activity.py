@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator import exact
+from common import exact
 from simulator.rules import Rules, sigmoid
 
 if TYPE_CHECKING:

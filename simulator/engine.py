@@ -46,9 +46,9 @@ from dataclasses import dataclass
 import jdatetime
 import numpy as np
 
+from common import exact
 from features.config import LabelConfig
 from features.observations import EARLY_LIFE, NONE, SCORING, grid_kind, phase
-from simulator import exact
 from simulator.activity import FRIDAY, day_events
 from simulator.config import REFERRAL, SimulateConfig, WorldConfig
 from simulator.export import CANCELLED, LAPSED, OPEN, RENEWED, Events, Export, Sink, referral_codes

@@ -12,8 +12,8 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
+from common import exact
 from features.observations import KIND_NAMES
-from simulator import exact
 from simulator.activity import TOPICS
 from simulator.rules import Rules
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator import exact
+from common import exact
 from simulator.config import WorldConfig
 
 

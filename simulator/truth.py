@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from simulator import exact
+from common import exact
 from simulator.rules import Rules
 
 

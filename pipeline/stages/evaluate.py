@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.exact import round_floats
 from models import plots
 from models.classifier import ChurnClassifier
 from models.config import EvaluateConfig
@@ -21,7 +22,6 @@ from models.evaluation import Scored, customer_weights, difference, score, summa
 from models.training import MODELS
 from pipeline import artifacts, io, tables
 from pipeline.params import Paths
-from simulator.exact import round_floats
 
 STAGE = "evaluate"
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator import exact
+from common import exact
 
 
 @pytest.fixture(scope="module")
