@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("common", "records", "simulator", "features", "models", "pipeline")
+PACKAGES = ("common", "records", "simulator", "features", "models", "retention", "pipeline")
 
 
 def module_file(module: str) -> Path | None:
