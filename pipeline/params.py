@@ -115,7 +115,13 @@ class Paths:
 
     @property
     def metrics(self) -> Path:
+        """The headline figures (DVC metrics, MLflow metrics)."""
         return Path(self.evaluation) / "metrics.json"
+
+    @property
+    def metrics_detail(self) -> Path:
+        """Every metric with its interval, for all points and per kind (an artifact)."""
+        return Path(self.evaluation) / "metrics_detail.json"
 
     @property
     def plots(self) -> Path:

@@ -104,13 +104,45 @@ def run(p: EvaluateConfig, paths: Paths, log: Callable[[str], None] = print) -> 
     }
     metrics = round_floats(metrics)
     with artifacts.stage_output(Path(paths.evaluation), STAGE, inputs) as tmp:
-        io.write_json(metrics, tmp / paths.metrics.name)
+        io.write_json(headline_metrics(metrics), tmp / paths.metrics.name)
+        io.write_json(metrics, tmp / paths.metrics_detail.name)
         out = tmp / paths.plots.name
         out.mkdir()
         for name, (fig, data) in figures.items():
             fig.savefig(out / f"{name}.png", format="png", metadata={"Software": None})
             data.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
     return metrics
+
+
+HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10")
+
+
+def headline_metrics(metrics: dict) -> dict:
+    """The few dozen figures people compare runs by (DVC metrics, MLflow metrics): per model
+    the six headline metrics on all test points, the gaps to the baseline (with its interval)
+    and to the oracle, LightGBM's AUC per kind. Intervals and every cut are in the detail."""
+    out: dict = {"test_points": metrics["split"]["points"]["test"]}
+    for model, subsets in metrics["test"].items():
+        if "all" in subsets:
+            out[model] = {m: subsets["all"][m]["value"] for m in HEADLINE if m in subsets["all"]}
+    auc = metrics["test"]["lightgbm"]["all"]["roc_auc"]
+    if "lo" in auc:
+        out["lightgbm"] |= {"roc_auc_lo": auc["lo"], "roc_auc_hi": auc["hi"]}
+    out["lightgbm_auc_by_kind"] = {kind: m["roc_auc"]["value"]
+                                   for kind, m in metrics["test"]["lightgbm"].items()
+                                   if kind != "all"}
+    for trees in ("lightgbm", "hist_gradient_boosting"):
+        diff = metrics.get(f"{trees}_minus_l1_logistic", {}).get("roc_auc")
+        if diff:
+            out[f"{trees}_minus_l1_logistic"] = {"roc_auc": diff["value"],
+                                                 "roc_auc_lo": diff["lo"],
+                                                 "roc_auc_hi": diff["hi"]}
+    if "oracle" in metrics:
+        out["oracle"] = {m: metrics["oracle"]["all"][m]["value"] for m in HEADLINE
+                         if m in metrics["oracle"]["all"]}
+        out["lightgbm_minus_oracle"] = {kind: gap["roc_auc"] for kind, gap in
+                                        metrics["lightgbm_minus_oracle"].items()}
+    return out
 
 
 def headline(metrics: dict) -> list[tuple[str, str]]:

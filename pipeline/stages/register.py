@@ -95,7 +95,8 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
     client = MlflowClient()
     model = ChurnClassifier.load(paths.model)
     split_model = ChurnClassifier.load(paths.split_model)
-    metrics = io.read_json(paths.metrics)
+    headline = io.read_json(paths.metrics)
+    metrics = io.read_json(paths.metrics_detail)
     pred = pd.read_parquet(paths.predictions)
     table = pd.read_parquet(paths.features_table)
     test = pred[["customer_id", "t", "label"]].merge(
@@ -109,8 +110,9 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
         sections = ("train", "labels", "features", "evaluate")
         mlflow.log_params({k: str(v)[:500] for k, v in
                            _leaves({s: as_dict(getattr(params, s)) for s in sections}).items()})
-        mlflow.log_metrics(_metrics(metrics))
-        mlflow.log_dict(metrics, "metrics.json")
+        mlflow.log_metrics(_metrics(headline))
+        mlflow.log_dict(headline, "metrics.json")
+        mlflow.log_dict(metrics, "metrics_detail.json")
         if paths.plots.exists():
             mlflow.log_artifacts(str(paths.plots), "plots")
         mlflow.log_artifacts(str(paths.split_model), "split_model")

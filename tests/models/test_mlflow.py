@@ -38,8 +38,11 @@ def test_run_has_params_metrics_plots_inputs_and_a_loadable_champion(store, trai
     run = client.get_run(s.run_id)
     assert run.data.params["train.seed"] == str(params.train.seed)
     assert run.data.params["labels.horizon_days"] == str(params.labels.horizon_days)
-    assert 0.6 < run.data.metrics["test.lightgbm.all.roc_auc.value"] < 1
-    assert "test.l1_logistic.early_life.ece.value" in run.data.metrics
+    assert 0.6 < run.data.metrics["lightgbm.roc_auc"] < 1
+    assert "l1_logistic.ece" in run.data.metrics and "lightgbm_auc_by_kind.young" in run.data.metrics
+    assert len(run.data.metrics) <= 60  # the headline; the detail is an artifact
+    detail = {f.path for f in client.list_artifacts(s.run_id)}
+    assert {"metrics.json", "metrics_detail.json"} <= detail
     assert run.data.tags["git_commit"] and run.data.tags["champion_moved"] == "True"
     plots = {f.path for f in client.list_artifacts(s.run_id, "plots")}
     assert {"plots/roc.png", "plots/calibration.png", "plots/shap.png"} <= plots

@@ -105,7 +105,7 @@ def test_peer_is_early_stopped_and_evaluated(built, trained, params):
         params.train.hist_gradient_boosting["max_iter"])
     p = trained.predictions["p_hist_gradient_boosting"]
     assert p.between(0, 1).all() and p.nunique() > 100
-    metrics = io.read_json(built.metrics)
+    metrics = io.read_json(built.metrics_detail)
     auc = metrics["test"]["hist_gradient_boosting"]["all"]["roc_auc"]
     assert 0.6 < auc["lo"] <= auc["value"] <= auc["hi"]
     d = metrics["hist_gradient_boosting_minus_l1_logistic"]["roc_auc"]

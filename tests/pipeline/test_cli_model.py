@@ -46,7 +46,9 @@ def test_model_commands_end_to_end(tmp_path, monkeypatch, mlflow_uri):
     out = _ok(["evaluate", "--params", params])
     assert "lightgbm - l1_logistic" in out
     metrics = json.loads((tmp_path / "reports" / "evaluation" / "metrics.json").read_text())
-    assert set(metrics["test"]) >= {"base_rate", "l1_logistic", "lightgbm"}
+    assert set(metrics) >= {"base_rate", "l1_logistic", "lightgbm", "lightgbm_minus_l1_logistic"}
+    detail = json.loads((tmp_path / "reports" / "evaluation" / "metrics_detail.json").read_text())
+    assert set(detail["test"]) >= {"base_rate", "l1_logistic", "lightgbm"}
     assert (tmp_path / "reports" / "evaluation" / "plots" / "roc.png").stat().st_size > 10_000
     out = _ok(["register", "--params", params])
     assert "version 1, registered as 'challenger' and promoted to 'champion' (no champion yet)" in out
