@@ -22,6 +22,7 @@ from common.errors import ConfigError, UserError
 from features.config import FeatureConfig, LabelConfig
 from models.config import EvaluateConfig, TrainConfig
 from records.config import IngestConfig
+from retention.config import ReportConfig
 from simulator.config import SimulateConfig
 
 
@@ -29,7 +30,7 @@ class ParamsError(UserError):
     """params.yaml (or a flag) is missing a key, has an unknown one, or a value out of range."""
 
 
-OUTPUT_KEYS = ("sim", "interim", "observations", "features", "models", "evaluation")
+OUTPUT_KEYS = ("sim", "interim", "observations", "features", "models", "evaluation", "report")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Paths:
     models: str  # train: churn/ (production), split/ (test metrics), test predictions, summary
     evaluation: str  # evaluate: metrics.json, plots/ (DVC metrics and plots, MLflow artifacts)
     registered: str  # register: which model was registered (a file; no run ids)
+    report: str  # report: the retention report (figures, cohorts, projection, PNGs, summary.md)
 
     def __post_init__(self) -> None:
         outs = {key: Path(getattr(self, key)).resolve() for key in OUTPUT_KEYS}
@@ -144,6 +146,7 @@ class Params:
     train: TrainConfig
     evaluate: EvaluateConfig
     mlflow: MlflowParams
+    report: ReportConfig
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:
