@@ -249,6 +249,45 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
 
 
 @app.command()
+def report(
+    params: ParamsOpt = Path("params.yaml"),
+    period: Annotated[str | None, typer.Option(
+        help="month, quarter or year, in data.calendar (default: report.period).")] = None,
+) -> None:
+    """The classic retention report: CRR, churn, NRR, NPS per period, cohorts, sBG, LTV."""
+    from pipeline.stages import report as stage
+
+    p = _load(params)
+    config = p.report if period is None else _guard(
+        lambda: replace(p.report, "report", period=period))
+    s = _stage(f"report per {config.period}",
+               lambda log: stage.run(config, p.labels, p.paths, log=log))
+
+    def pct(x: float) -> str:
+        return "-" if x != x else f"{100 * x:.2f} %"
+
+    table = Table(title=f"retention per {s.period} ({s.calendar}), complete periods, "
+                        f"as of {s.as_of}")
+    for col in ("period", "S", "N", "E", "lost", "CRR", "churn", "NRR", "NPS", "status"):
+        table.add_column(col, justify="left" if col in ("period", "status") else "right")
+    for r in s.recent:
+        table.add_row(r["label"], f"{r['S']:,}", f"{r['N']:,}", f"{r['E']:,}", f"{r['lost']:,}",
+                      pct(r["crr"]), pct(r["churn_rate"]), pct(r["nrr"]),
+                      "-" if r["nps"] != r["nps"] else f"{r['nps']:.1f}", r["status"])
+    console.print(table)
+    value = ", ".join(f"{clock}-day plans {v:,.0f}" for clock, v in s.forward_value.items())
+    console.print(
+        f"CRR = (E - N) / S, churn = lost / S, lost = S + N - E. "
+        f"Partial (left out): {', '.join(s.partial) or 'none'}; provisional (renewals still "
+        f"pending): {', '.join(s.provisional) or 'none'}.\n"
+        f"{s.cohorts} signup cohorts; sBG fitted for {s.fitted} (cohort, plan clock) pairs, "
+        f"{s.not_fitted} too small or too short (reasons in summary.md). LTV (documents) "
+        f"{s.ltv:,.0f}; forward value of a new customer (sBG DERL) {value or '-'}.\n"
+        f"{s.folder}/: {', '.join(s.files)}"
+    )
+
+
+@app.command()
 def register(params: ParamsOpt = Path("params.yaml")) -> None:
     """Log the trained model to MLflow, register it, and apply the champion rule."""
     from pipeline import tracking
