@@ -1,0 +1,190 @@
+"""`churn report` end to end: the documents' worked examples through `churn ingest` and
+`churn report`, the stage on a small simulated world, and Jalali labels."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import jdatetime
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import artifacts
+from pipeline.cli import app
+from pipeline.stages import ingest as ingest_stage
+from pipeline.stages import report as report_stage
+from tests.pipeline.helpers import write_params
+
+runner = CliRunner()
+
+
+def _day(d: dt.date, calendar: str) -> str:
+    if calendar == "jalali":
+        return jdatetime.date.fromgregorian(date=d).strftime("%Y-%m-%d")
+    return d.isoformat()
+
+
+def write_export(raw: Path, *, month: tuple[dt.date, dt.date], S: int, N: int, lost_start: int,
+                 lost_new: int, calendar: str = "gregorian") -> None:
+    """A hand-built export whose customers give exactly S, N and lost = lost_start + lost_new
+    for the month [p0, p1): S customers signed up 20 days before p0 on 30-day plans (lost_start
+    of them cancel at their renewal on p0 + 10, the rest renew), N sign up on p0 + 4 (lost_new
+    of them on a 20-day period they cancel, the rest on a 30-day one still open at p1)."""
+    p0, p1 = month
+    assert (p1 - p0).days >= 29
+    d = lambda x: _day(x, calendar)  # noqa: E731
+    customers = ["customer_id,signup_date,channel"]
+    subs = ["customer_id,period_start,period_end,plan,fee,outcome"]
+    cid = 0
+    old, renew, new = p0 - dt.timedelta(days=20), p0 + dt.timedelta(days=10), p0 + dt.timedelta(days=4)
+    for i in range(S):
+        cid += 1
+        customers.append(f"{cid},{d(old)},organic")
+        if i < lost_start:
+            subs.append(f"{cid},{d(old)},{d(renew)},basic,100,cancelled")
+        else:
+            subs.append(f"{cid},{d(old)},{d(renew)},basic,100,renewed")
+            subs.append(f"{cid},{d(renew)},{d(renew + dt.timedelta(days=30))},basic,100,open")
+    for i in range(N):
+        cid += 1
+        customers.append(f"{cid},{d(new)},ads")
+        days = 20 if i < lost_new else 30
+        outcome = "cancelled" if i < lost_new else "open"
+        subs.append(f"{cid},{d(new)},{d(new + dt.timedelta(days=days))},basic,100,{outcome}")
+    ts = f"{d(p0 + dt.timedelta(days=5))} 10:00:00"
+    raw.mkdir(parents=True)
+    (raw / "customers.csv").write_text("\n".join(customers) + "\n")
+    (raw / "subscriptions.csv").write_text("\n".join(subs) + "\n")
+    (raw / "usage.csv").write_text(f"customer_id,ts,messages\n1,{ts},5\n")
+    (raw / "charges.csv").write_text(f"customer_id,ts,amount\n1,{ts},50\n")
+    (raw / "tickets.csv").write_text(f"customer_id,opened_at,topic,resolved_at\n1,{ts},billing,\n")
+
+
+def _ingest_and_report(tmp_path: Path, monkeypatch, *, as_of: dt.date, calendar="gregorian",
+                       extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
+    monkeypatch.chdir(tmp_path)
+    params = write_params(tmp_path, paths={"raw": "raw"},
+                          data={"as_of": as_of.isoformat(), "calendar": calendar})
+    result = runner.invoke(app, ["ingest", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["report", "--params", str(params), *extra])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(tmp_path / "reports" / "retention" / "figures.csv"), result.output
+
+
+# (S, N, lost, E) -> CRR, churn, the documents' worked examples; lost split into (of S, of N)
+VECTORS = [
+    ((1000, 200, 250, 950), (230, 20), 0.75, 0.25),
+    ((20, 5, 1, 24), (1, 0), 0.95, 0.05),
+    ((44, 12, 13, 43), (10, 3), 0.7045, 0.2955),
+]
+
+
+@pytest.mark.parametrize(("counts", "split", "crr", "churn"), VECTORS)
+def test_worked_examples_end_to_end(tmp_path, monkeypatch, counts, split, crr, churn):
+    S, N, lost, E = counts
+    month = (dt.date(2024, 3, 1), dt.date(2024, 4, 1))
+    write_export(tmp_path / "raw", month=month, S=S, N=N, lost_start=split[0], lost_new=split[1])
+    figures, output = _ingest_and_report(tmp_path, monkeypatch, as_of=month[1])
+    assert figures["label"].tolist() == ["2024-02", "2024-03"]
+    feb, mar = figures.iloc[0], figures.iloc[1]
+    assert np.isnan(feb["crr"]) and feb["S"] == 0  # S = 0: an empty CRR, not an error
+    assert (mar["S"], mar["N"], mar["lost"], mar["E"]) == (S, N, lost, E)
+    assert mar["status"] == "complete"
+    assert round(100 * mar["crr"], 2) == round(100 * crr, 2)
+    assert round(100 * mar["churn_rate"], 2) == round(100 * churn, 2)
+    assert mar["crr"] == pytest.approx((E - N) / S, abs=1e-9)
+    assert mar["churn_start"] == pytest.approx(split[0] / S, abs=1e-9)
+    assert f"{100 * crr:.2f} %" in output
+    summary = (tmp_path / "reports" / "retention" / "summary.md").read_text()
+    assert f"| CRR | {100 * crr:.2f} % |" in summary
+
+
+def test_jalali_labels(tmp_path, monkeypatch):
+    farvardin = (dt.date(2025, 3, 21), dt.date(2025, 4, 21))  # 1 Farvardin 1404 .. 1 Ordibehesht
+    write_export(tmp_path / "raw", month=farvardin, S=20, N=5, lost_start=1, lost_new=0,
+                 calendar="jalali")
+    figures, output = _ingest_and_report(tmp_path, monkeypatch, as_of=farvardin[1],
+                                         calendar="jalali")
+    assert figures["label"].tolist() == ["Esfand 1403", "Farvardin 1404"]
+    row = figures.iloc[1]
+    assert (row["S"], row["N"], row["E"], row["crr"]) == (20, 5, 24, 0.95)
+    assert "Farvardin 1404" in output
+    quarter, _ = _ingest_and_report(tmp_path, monkeypatch, as_of=farvardin[1], calendar="jalali",
+                                    extra=("--period", "quarter"))
+    assert quarter["label"].tolist() == ["Q4 1403", "Q1 1404"]
+    assert quarter["status"].tolist() == ["complete", "partial"]
+
+
+def test_bad_period_flag(tmp_path):
+    params = write_params(tmp_path)
+    result = runner.invoke(app, ["report", "--params", str(params), "--period", "week"])
+    assert result.exit_code == 2
+    assert "report.period" in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def ingested(params, tiny_world, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    paths = dataclasses.replace(
+        params.paths, raw=str(tiny_world / "export"), sim=str(tiny_world),
+        interim=str(out / "interim"), observations=str(out / "observations"),
+        features=str(out / "features"), models=str(out / "models"),
+        evaluation=str(out / "evaluation"), registered=str(out / "registered.json"),
+        report=str(out / "report"))
+    ingest_stage.run(params.data, paths, Path(paths.raw))
+    return paths
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
+
+
+def test_stage_on_a_simulated_world(params, ingested):
+    summary = report_stage.run(params.report, params.labels, ingested, log=lambda m: None)
+    folder = Path(ingested.report)
+    record = artifacts.StageRecord.read(folder)
+    assert sorted(record.files) == sorted(report_stage.FILES)
+    assert set(record.inputs) == {"interim"}
+    figures = pd.read_csv(folder / "figures.csv")
+    assert (figures["lost"] == figures["S"] + figures["N"] - figures["E"]).all()
+    done = figures[figures["S"] > 0]
+    assert np.allclose(done["crr"] + done["churn_rate"], 1.0)
+    assert figures["status"].isin(["complete", "provisional", "partial"]).all()
+    assert (figures["status"] == "partial").tolist() == figures["partial"].tolist()
+    assert figures["partial"].iloc[-1] and not figures["partial"].iloc[:-1].any()
+    # the terminal's table holds complete periods only
+    assert summary.recent and all(r["status"] != "partial" for r in summary.recent)
+    cohorts = pd.read_csv(folder / "cohorts.csv", keep_default_na=False)
+    partial_labels = set(figures.loc[figures["partial"], "label"])
+    label_at = dict(enumerate(figures["label"]))
+    start_at = {lab: i for i, lab in label_at.items()}
+    censored = [label_at[start_at[c] + k] in partial_labels
+                for c, k in zip(cohorts["cohort"], cohorts["k"], strict=True)]
+    assert any(censored)
+    blank = cohorts.loc[censored, ["active", "share"]]
+    assert (blank == "").all().all()  # censored: blank, not zero
+    seen = cohorts.loc[[not c for c in censored], "share"]
+    assert (seen != "").all()
+    fits = pd.read_csv(folder / "fits.csv", keep_default_na=False)
+    assert ((fits["reason"] == "") | (fits["alpha"] == "")).all()
+    assert (fits["reason"] != "").any()  # the youngest cohorts are too short to fit
+    projection = pd.read_csv(folder / "projection.csv")
+    assert projection["projected"].any() and projection["actual"].notna().any()
+    text = (folder / "summary.md").read_text()
+    for words in ("CRR", "churn rate", "NRR", "NPS", "Lifetime value (LTV", "DERL",
+                  "too short to fit"):
+        assert words in text
+    assert summary.ltv > 0
+
+
+def test_second_run_writes_the_same_bytes(params, ingested):
+    first = report_stage.run(params.report, params.labels, ingested, log=lambda m: None)
+    before = _bytes(Path(ingested.report))
+    second = report_stage.run(params.report, params.labels, ingested, log=lambda m: None)
+    assert _bytes(Path(ingested.report)) == before
+    assert first == second
