@@ -80,6 +80,7 @@ def run(params: Params, uri: str, log: Callable[[str], None] = print) -> Registe
 
 
 def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummary:
+    tracking.check_reachable(uri)  # seconds, naming the URI, before anything is read
     import mlflow
 
     # the summary says what matters; MLflow's own INFO lines repeat it (set after the import:
