@@ -20,28 +20,38 @@ class Manifest:
     md5: dict[str, str]  # table -> md5 of the raw file it was ingested from
 
 
+# each stage folder (its paths key) and the command that writes it
+WRITER = {"sim": "simulate", "interim": "ingest", "observations": "observe",
+          "features": "features", "models": "train", "evaluation": "evaluate"}
+
+
+def stage_input(paths: Paths, name: str) -> artifacts.Input:
+    """The stage folder `paths.<name>` as an input to check (pipeline.artifacts.read_all)."""
+    return artifacts.Input(name, Path(getattr(paths, name)), WRITER[name])
+
+
 def interim(paths: Paths) -> artifacts.Input:
-    return artifacts.Input("interim", Path(paths.interim), "ingest")
+    return stage_input(paths, "interim")
 
 
 def observations(paths: Paths) -> artifacts.Input:
-    return artifacts.Input("observations", Path(paths.observations), "observe")
+    return stage_input(paths, "observations")
 
 
 def features(paths: Paths) -> artifacts.Input:
-    return artifacts.Input("features", Path(paths.features), "features")
+    return stage_input(paths, "features")
 
 
 def models(paths: Paths) -> artifacts.Input:
-    return artifacts.Input("models", Path(paths.models), "train")
+    return stage_input(paths, "models")
 
 
 def evaluation(paths: Paths) -> artifacts.Input:
-    return artifacts.Input("evaluation", Path(paths.evaluation), "evaluate")
+    return stage_input(paths, "evaluation")
 
 
 def simulated(paths: Paths) -> artifacts.Input:
-    return artifacts.Input("sim", Path(paths.sim), "simulate")
+    return stage_input(paths, "sim")
 
 
 def manifest(paths: Paths) -> Manifest:
