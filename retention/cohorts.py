@@ -74,25 +74,32 @@ def curve_matrix(curves_: pd.DataFrame) -> pd.DataFrame:
 
 def renewal_histories(runs_: pd.DataFrame, subscriptions: pd.DataFrame, periods_: pd.DataFrame, *,
                       as_of: dt.date, grace_days: int) -> pd.DataFrame:
-    """One row per customer's first run: customer_id, cohort, period_days (plan clock), periods
-    (billing periods started in the run), churned (the run ended), and renewals = the renewal it
-    churned at (= periods) when churned, else the renewals survived (= periods - 1, censored:
-    the current period's renewal is not known yet)."""
+    """One row per customer's first run: customer_id, cohort, period_days (the plan clock of its
+    first period), periods (billing periods on that clock, until a plan change to another
+    clock), churned (the run ended on that clock), and renewals = the renewal it churned at
+    (= periods) when churned; after a change of clock, the renewals survived on the first one
+    (= periods, censored there); else periods - 1 (censored: the current renewal is unknown)."""
     first = runs_[runs_["run"] == 0]
     subs = as_seen(subscriptions, view=as_of, grace_days=grace_days)
     subs = subs.merge(first[["customer_id", "run_start", "churn"]], on="customer_id")
     s0 = days(subs["period_start"])
     inside = (s0 >= days(subs["run_start"])) & (s0 < days(subs["churn"], fill=FAR))
-    subs = subs[inside]
-    per = subs.groupby("customer_id", sort=False).agg(
-        periods=("period_start", "size"), first_start=("period_start", "min"))
-    head = subs.sort_values("period_start", kind="stable").drop_duplicates("customer_id")
-    length = (days(head["period_end"]) - days(head["period_start"]))
-    per["period_days"] = pd.Series(plan_clock(length), index=head["customer_id"].to_numpy())
+    subs = subs[inside].sort_values(["customer_id", "period_start"], kind="stable")
+    # the history on the first period's clock: a plan change to another clock ends it, censored
+    # after the renewals survived on that clock (it would otherwise mix 30- and 90-day renewals)
+    clock = pd.Series(plan_clock(days(subs["period_end"]) - days(subs["period_start"])),
+                      index=subs.index)
+    cust = subs["customer_id"]
+    same = clock == clock.groupby(cust, sort=False).transform("first")
+    lead = same.astype(int).groupby(cust, sort=False).cummin().astype(bool)
+    per = pd.DataFrame({"periods": lead.groupby(cust, sort=False).sum(),
+                        "switched": (~lead).groupby(cust, sort=False).any(),
+                        "period_days": clock.groupby(cust, sort=False).first()})
     out = first[["customer_id", "signup_date", "churn"]].merge(
-        per.reset_index(), on="customer_id", how="inner")
-    out["churned"] = out["churn"].notna()
-    out["renewals"] = np.where(out["churned"], out["periods"], out["periods"] - 1)
+        per.rename_axis("customer_id").reset_index(), on="customer_id", how="inner")
+    out["churned"] = out["churn"].notna() & ~out["switched"]
+    out["renewals"] = np.where(out["churned"] | out["switched"], out["periods"],
+                               out["periods"] - 1)
     out["cohort"] = cohort_of(out["signup_date"], periods_)
     return out[["customer_id", "cohort", "period_days", "periods", "churned", "renewals"]]
 

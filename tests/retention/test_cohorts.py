@@ -108,3 +108,20 @@ def test_fits_per_cohort_with_reasons_and_a_pooled_fallback():
     assert regular["t"].max() == 12 and regular["projected"].sum() == 5
     assert np.round(1000 * regular[regular["projected"]]["survival"], 1).tolist() == [
         220.1, 204.4, 191.2, 179.9, 170.0]
+
+
+def test_a_change_of_plan_clock_censors_the_history_on_the_first_clock():
+    """Monthly for two periods, then a quarterly plan: two renewals survived on the 30-day
+    clock, censored there, never counted as 30-day renewals afterwards."""
+    customers = pd.DataFrame({"customer_id": ["q"], "signup_date": pd.to_datetime(["2024-01-05"])})
+    subs = pd.DataFrame([
+        ("q", "2024-01-05", "2024-02-04", "renewed"), ("q", "2024-02-04", "2024-03-05", "renewed"),
+        ("q", "2024-03-05", "2024-06-03", "renewed"), ("q", "2024-06-03", "2024-09-01", "cancelled"),
+    ], columns=["customer_id", "period_start", "period_end", "outcome"]).astype(
+        {"period_start": "datetime64[s]", "period_end": "datetime64[s]"}).assign(fee=10.0)
+    view = dt.date(2024, 12, 1)
+    runs = obs.runs(customers, subs, view=view, grace_days=14)
+    h = cohorts.renewal_histories(runs, subs, periods(dt.date(2024, 1, 5), view), as_of=view,
+                                  grace_days=14).set_index("customer_id")
+    assert h.loc["q", ["period_days", "periods", "churned", "renewals"]].tolist() == [
+        30, 2, False, 2]
