@@ -6,20 +6,12 @@ the customer's size how much they send; open problems bring tickets and spoil NP
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from common import exact
+from simulator.events import TOPIC_BASE, TOPIC_BASE_P, Events
 from simulator.rules import Rules, sigmoid
 
-if TYPE_CHECKING:
-    from simulator.export import Events
-
-TOPIC_BASE = ("technical", "account", "other", "billing", "delivery")
-TOPIC_BASE_P = (0.45, 0.3, 0.17, 0.05, 0.03)
-# ticket topic codes index this: the background topics, then the two problems' tickets
-TOPICS = TOPIC_BASE + ("billing", "delivery")
 FRIDAY = 4
 SECONDS_FROM, SECONDS_TO = 7 * 3600, 23 * 3600  # most sending happens 07:00-23:00
 

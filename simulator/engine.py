@@ -51,7 +51,8 @@ from features.config import LabelConfig
 from features.observations import EARLY_LIFE, NONE, SCORING, grid_kind, phase
 from simulator.activity import FRIDAY, day_events
 from simulator.config import REFERRAL, SimulateConfig, WorldConfig
-from simulator.export import CANCELLED, LAPSED, OPEN, RENEWED, Events, Export, Sink, referral_codes
+from simulator.events import Events
+from simulator.export import CANCELLED, LAPSED, OPEN, RENEWED, Export, Sink, referral_codes
 from simulator.rules import Rules
 from simulator.truth import churn_within_horizon
 

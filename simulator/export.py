@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from common import exact
 from features.observations import KIND_NAMES
-from simulator.activity import TOPICS
+from simulator.events import TOPICS, Events
 from simulator.rules import Rules
 
 OUTCOME_NAMES = np.array(["renewed", "cancelled", "lapsed", "open"], dtype=object)
@@ -24,38 +24,6 @@ CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: codes people 
 
 class Sink(Protocol):
     def append(self, table: str, batch: pa.Table) -> None: ...
-
-
-class EventBuffer:
-    """Rows of one table for a few weeks, flushed to the sink in time order."""
-
-    def __init__(self, table: str, columns: tuple[str, ...]) -> None:
-        self.table, self.columns = table, columns
-        self.parts: list[tuple[np.ndarray, ...]] = []
-        self.rows = 0
-
-    def add(self, *arrays: np.ndarray) -> None:
-        if len(arrays[0]):
-            self.parts.append(arrays)
-
-    def take(self) -> list[np.ndarray] | None:
-        if not self.parts:
-            return None
-        cols = [np.concatenate([p[i] for p in self.parts]) for i in range(len(self.columns))]
-        self.parts = []
-        order = np.lexsort((cols[0], cols[1]))  # by timestamp, then customer
-        self.rows += len(order)
-        return [c[order] for c in cols]
-
-
-class Events:
-    """The four event tables, as customer indexes and seconds from the start."""
-
-    def __init__(self) -> None:
-        self.usage = EventBuffer("usage", ("customer", "ts", "messages"))
-        self.charges = EventBuffer("charges", ("customer", "ts", "amount"))
-        self.tickets = EventBuffer("tickets", ("customer", "ts", "topic", "resolved"))
-        self.nps = EventBuffer("nps", ("customer", "ts", "score"))
 
 
 def referral_codes(rng: np.random.Generator, n: int) -> np.ndarray:
