@@ -55,9 +55,51 @@ def log_likelihood(alpha: float, beta: float, lost, censored) -> float:
     return ll
 
 
+def _negative_and_gradient(x, lost, t_lost, censored, t_cens):
+    """Minus the log-likelihood at (log alpha, log beta) and its gradient (analytic, digamma):
+    d/da log B(x, y) = psi(x) - psi(x + y), d/db likewise."""
+    a, b = np.exp(x)
+    psi = special.digamma
+    base = special.betaln(a, b)
+    psi_a, psi_b, psi_ab = psi(a), psi(b), psi(a + b)
+    ll = ga = gb = 0.0
+    if len(t_lost):
+        logp = special.betaln(a + 1, b + t_lost - 1) - base
+        end = psi(a + b + t_lost)
+        ll += float(lost @ logp)
+        ga += float(lost @ (psi(a + 1) - end - psi_a + psi_ab))
+        gb += float(lost @ (psi(b + t_lost - 1) - end - psi_b + psi_ab))
+    if len(t_cens):
+        logs = special.betaln(a, b + t_cens) - base
+        end = psi(a + b + t_cens)
+        ll += float(censored @ logs)
+        ga += float(censored @ (psi_ab - end))
+        gb += float(censored @ (psi(b + t_cens) - end - psi_b + psi_ab))
+    if not np.isfinite(ll):
+        return np.inf, np.zeros(2)
+    return -ll, -np.array([ga * a, gb * b])
+
+
+def _start(lost: np.ndarray, censored: np.ndarray) -> tuple[float, float]:
+    """(log alpha, log beta) matching the first two conditional churn rates: P(churn at 1) =
+    a / (a + b) and P(churn at 2 | renewed once) = a / (a + b + 1); (0, 0) where they do not
+    give positive parameters."""
+    at_risk = [lost[i:].sum() + censored[i + 1:].sum() for i in range(min(2, len(lost)))]
+    if len(at_risk) < 2 or min(at_risk) <= 0:
+        return 0.0, 0.0
+    p1, p2 = lost[0] / at_risk[0], lost[1] / at_risk[1]
+    if not 0 < p2 < p1 < 1:
+        return 0.0, 0.0
+    s = p2 / (p1 - p2)
+    a, b = p1 * s, (1 - p1) * s
+    return (float(np.log(a)), float(np.log(b))) if a > 0 and b > 0 else (0.0, 0.0)
+
+
 def fit(lost, censored) -> SbgFit:
     """Maximum-likelihood fit from churn counts per renewal and censored counts per tenure.
 
+    L-BFGS-B on (log alpha, log beta) with the analytic gradient, from a moment start (the
+    first two conditional churn rates) and from alpha = beta = 1; the better optimum wins.
     Raises ValueError when the data cannot identify the model (no churn at all, or nobody
     observed past a renewal); callers turn that into a reason.
     """
@@ -65,15 +107,15 @@ def fit(lost, censored) -> SbgFit:
     censored = np.asarray(censored, dtype=float)
     if lost.sum() == 0:
         raise ValueError("no churn observed")
-
-    def negative(x):
-        return -log_likelihood(np.exp(x[0]), np.exp(x[1]), lost, censored)
-
+    # only the nonzero cells enter the likelihood
+    t_lost = np.flatnonzero(lost) + 1.0
+    t_cens = np.flatnonzero(censored).astype(float)
+    args = (lost[lost > 0], t_lost, censored[censored > 0], t_cens)
     best = None
-    for start in ((0.0, 0.0), (-1.0, 1.0), (1.0, 2.0)):
-        res = optimize.minimize(negative, np.array(start), method="Nelder-Mead",
-                                options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000})
-        res = optimize.minimize(negative, res.x, method="L-BFGS-B")
+    for start in dict.fromkeys([_start(lost, censored), (0.0, 0.0)]):
+        res = optimize.minimize(_negative_and_gradient, np.array(start), args=args, jac=True,
+                                method="L-BFGS-B", bounds=[(-30.0, 30.0)] * 2,
+                                options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
     if best is None or not np.all(np.abs(best.x) < 20):
