@@ -188,3 +188,70 @@ def test_second_run_writes_the_same_bytes(params, ingested):
     second = report_stage.run(params.report, params.labels, ingested, log=lambda m: None)
     assert _bytes(Path(ingested.report)) == before
     assert first == second
+
+
+def _write(raw: Path, tables: dict[str, list[str]]) -> None:
+    raw.mkdir(parents=True)
+    for name, rows in tables.items():
+        (raw / f"{name}.csv").write_text("\n".join(rows) + "\n")
+
+
+def write_revenue_export(raw: Path) -> None:
+    """Five customers signed up on 1 Jan 2024 on calendar-month periods of 100. In March:
+    c1 pays 150 (expansion 50), c2 60 (contraction 40), c3 cancels after a 10-day period of 40
+    (churned revenue 60), c4 pays 100 and tops up 30 (expansion 30); c5 cancelled at 1 Feb and
+    comes back on 10 Mar (a reactivation: N of March). NPS: one answer in February (0), seven in
+    March (10, 9, 9, 10: promoters; 8: passive; 6, 2: detractors)."""
+    subs = ["customer_id,period_start,period_end,plan,fee,outcome"]
+    months = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]
+    march = {1: 150, 2: 60, 4: 100}
+    for c in (1, 2, 4):
+        subs += [f"{c},{months[0]},{months[1]},basic,100,renewed",
+                 f"{c},{months[1]},{months[2]},basic,100,renewed",
+                 f"{c},{months[2]},{months[3]},basic,{march[c]},renewed",
+                 f"{c},{months[3]},{months[4]},basic,{march[c]},open"]
+    subs += ["3,2024-01-01,2024-02-01,basic,100,renewed",
+             "3,2024-02-01,2024-03-01,basic,100,renewed",
+             "3,2024-03-01,2024-03-11,basic,40,cancelled",
+             "5,2024-01-01,2024-02-01,basic,100,cancelled",
+             "5,2024-03-10,2024-04-10,basic,31,renewed",
+             "5,2024-04-10,2024-05-10,basic,31,open"]
+    scores = [("2024-02-15", 0)] + [("2024-03-12", s) for s in (10, 9, 9, 10, 8, 6, 2)]
+    _write(raw, {
+        "customers": ["customer_id,signup_date,channel"]
+                     + [f"{c},2024-01-01,organic" for c in range(1, 6)],
+        "subscriptions": subs,
+        "usage": ["customer_id,ts,messages", "1,2024-03-05 10:00:00,5"],
+        "charges": ["customer_id,ts,amount", "4,2024-03-15 12:00:00,30"],
+        "tickets": ["customer_id,opened_at,topic,resolved_at", "1,2024-03-05 10:00:00,billing,"],
+        "nps": ["customer_id,ts,score"]
+               + [f"{i % 5 + 1},{d} 1{i}:00:00,{s}" for i, (d, s) in enumerate(scores)],
+    })
+
+
+def test_nrr_nps_and_a_reactivation_end_to_end(tmp_path, monkeypatch):
+    write_revenue_export(tmp_path / "raw")
+    figures, output = _ingest_and_report(tmp_path, monkeypatch, as_of=dt.date(2024, 4, 20))
+    assert figures["label"].tolist() == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    assert figures["status"].tolist() == ["complete", "complete", "complete", "partial"]
+    jan, feb, mar = (figures.iloc[i] for i in range(3))
+    # c5 cancelled at 1 Feb: lost in January; back on 10 Mar: counted in N of March
+    assert (jan["S"], jan["N"], jan["E"], jan["lost"]) == (0, 5, 4, 1)
+    assert (feb["S"], feb["N"], feb["E"], feb["lost"]) == (4, 0, 4, 0)
+    assert (mar["S"], mar["N"], mar["E"], mar["lost"]) == (4, 1, 4, 1)
+    assert mar["crr"] == pytest.approx(0.75) and mar["churn_start"] == pytest.approx(0.25)
+    # NRR of March over the four customers of 1 March: (400 + 80 - 40 - 60) / 400
+    assert feb["nrr"] == pytest.approx(1.0)
+    assert mar["start_revenue"] == pytest.approx(400)
+    assert mar["expansion"] == pytest.approx(80)  # c1 +50, c4's top-up +30
+    assert mar["contraction"] == pytest.approx(40)  # c2
+    assert mar["churned_revenue"] == pytest.approx(60)  # c3
+    assert mar["nrr"] == pytest.approx(0.95)
+    # all of March's revenue: 150 + 60 + 40 + 130 + c5's 22 days of 31 at 1 a day
+    assert mar["revenue"] == pytest.approx(402)
+    # NPS: February one detractor; March 4 promoters, 1 passive, 2 detractors of 7
+    assert (feb["answers"], feb["promoters"], feb["detractors"], feb["nps"]) == (1, 0, 1, -100)
+    assert (mar["answers"], mar["promoters"], mar["passives"], mar["detractors"]) == (7, 4, 1, 2)
+    assert mar["nps"] == pytest.approx(100 * 2 / 7)
+    assert np.isnan(figures.iloc[0]["nps"])
+    assert "95.00 %" in output and "28.6" in output
