@@ -253,6 +253,10 @@ def report(
     params: ParamsOpt = Path("params.yaml"),
     period: Annotated[str | None, typer.Option(
         help="month, quarter or year, in data.calendar (default: report.period).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Report as of an earlier day YYYY-MM-DD, as an export taken that day "
+                        "would give it (default: the export's as-of date); written to "
+                        "<paths.report>/as-of-<date>/<period>.")] = None,
 ) -> None:
     """The classic retention report: CRR, churn, NRR, NPS per period, cohorts, sBG, LTV."""
     from pipeline.stages import report as stage
@@ -260,8 +264,9 @@ def report(
     p = _load(params)
     config = p.report if period is None else _guard(
         lambda: replace(p.report, "report", period=period))
+    day = _guard(lambda: _date("--as-of", as_of))
     s = _stage(f"report per {config.period}",
-               lambda log: stage.run(config, p.labels, p.paths, log=log))
+               lambda log: stage.run(config, p.labels, p.paths, log=log, as_of=day))
 
     def pct(x: float) -> str:
         return "-" if x != x else f"{100 * x:.2f} %"

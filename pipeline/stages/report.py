@@ -1,6 +1,8 @@
 """Stage `report`: the classic retention report (issue 11) from the interim tables.
 
-Writes one folder (`paths.report`): `figures.csv` (S, N, E, lost, CRR, churn, churn_start,
+Writes one folder per period length, `<paths.report>/<period>` (`reports/retention/month`; with
+`--as-of D`, `<paths.report>/as-of-D/<period>`, the tables cut at D as records.cut cuts them):
+`figures.csv` (S, N, E, lost, CRR, churn, churn_start,
 NRR and its parts, NPS and its counts, referrals and revenue per customer, per period, each row
 marked complete, provisional or partial), `cohorts.csv` (the share of each signup cohort
 active after k periods; censored cells blank), `fits.csv` (the sBG fit per cohort and plan
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from common.errors import UserError
 from common.exact import round_sig
 from features import observations as obs
 from features.config import LabelConfig
@@ -285,22 +288,53 @@ def summary_md(fig_: pd.DataFrame, fits_: pd.DataFrame, value: dict[int, float],
 # --------------------------------------------------------------------------- the stage
 
 
+def folder(paths: Paths, period: str, as_of: dt.date | None = None) -> Path:
+    """Where a report goes: `<paths.report>/<period>` for the export's own as-of date (the DVC
+    stage's output), `<paths.report>/as-of-<date>/<period>` for an earlier day (`--as-of`)."""
+    root = Path(paths.report)
+    return root / period if as_of is None else root / f"as-of-{as_of.isoformat()}" / period
+
+
+def cut(day: dt.date, customers: pd.DataFrame, subs: pd.DataFrame, charges: pd.DataFrame,
+        nps: pd.DataFrame | None, *, grace_days: int
+        ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """The tables as an export taken on `day` would hold them, as records.cut writes them:
+    customers who signed up before `day`, periods that started before it with each outcome only
+    if known before it (features.observations.as_seen), top-ups and answers dated before it."""
+    v = pd.Timestamp(day)
+    customers = customers[customers["signup_date"] < v].reset_index(drop=True)
+    subs = obs.as_seen(subs, view=day, grace_days=grace_days)
+    charges = charges[charges["ts"] < v].reset_index(drop=True)
+    nps = None if nps is None else nps[nps["ts"] < v].reset_index(drop=True)
+    return customers, subs, charges, nps
+
+
 def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
-        log: Callable[[str], None] = print) -> ReportSummary:
-    target = artifacts.claim(Path(paths.report), STAGE)
+        log: Callable[[str], None] = print, as_of: dt.date | None = None) -> ReportSummary:
+    """The report of the interim folder, as of the export's day or of an earlier `as_of` (the
+    tables cut there: the same figures as a report of an export taken that day)."""
+    target = artifacts.claim(folder(paths, config.period, as_of), STAGE)
     inputs = artifacts.read_all(tables.interim(paths))
     m = tables.manifest(paths)
+    if as_of is not None and as_of > m.as_of:
+        raise UserError(f"--as-of {as_of} is after the export's as-of date {m.as_of}: a report "
+                        "can only look back")
     files = tables.interim_files(paths, m)
     customers, subs = observe_stage.interim_frames(paths, m)
     charges = _read(files["charges"])
     nps = _read(files["nps"]) if "nps" in files else None
+    if as_of is not None:
+        log(f"the tables as of {as_of} (the export is of {m.as_of})")
+        customers, subs, charges, nps = cut(as_of, customers, subs, charges, nps,
+                                            grace_days=labels.grace_days)
+    as_of = m.as_of if as_of is None else as_of
     log(f"runs of {len(customers):,} customers")
-    runs = obs.runs(customers, subs, view=m.as_of, grace_days=labels.grace_days)
+    runs = obs.runs(customers, subs, view=as_of, grace_days=labels.grace_days)
     first = customers["signup_date"].min()
-    first_day = m.as_of - dt.timedelta(days=1) if pd.isna(first) else pd.Timestamp(first).date()
-    per = periods(first_day, m.as_of, period=config.period, calendar=m.calendar)
+    first_day = as_of - dt.timedelta(days=1) if pd.isna(first) else pd.Timestamp(first).date()
+    per = periods(first_day, as_of, period=config.period, calendar=m.calendar)
     log(f"figures for {len(per)} {config.period}s")
-    fig_ = period_figures(per, runs, subs, charges, customers, nps, as_of=m.as_of,
+    fig_ = period_figures(per, runs, subs, charges, customers, nps, as_of=as_of,
                           grace_days=labels.grace_days)
     fig_["status"] = status(fig_)
     fig_ = fig_[list(FIGURE_COLUMNS)]
@@ -308,7 +342,7 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
     curves = cohorts.curves(runs, per)
     matrix = cohorts.curve_matrix(curves) if len(curves) else pd.DataFrame()
     log("sBG fits per cohort and plan clock")
-    hist = cohorts.renewal_histories(runs, subs, per, as_of=m.as_of, grace_days=labels.grace_days)
+    hist = cohorts.renewal_histories(runs, subs, per, as_of=as_of, grace_days=labels.grace_days)
     fits_ = cohorts.fits(hist, min_cohort_size=config.min_cohort_size,
                          min_cohort_periods=config.min_cohort_periods)
     proj = cohorts.projection(fits_, config.horizon_periods)
@@ -327,13 +361,13 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
         derl_new=[float(sbg.derl(a, b, 1, config.discount_rate)) if r == "" else np.nan
                   for a, b, r in zip(fits_["alpha"], fits_["beta"], fits_["reason"], strict=True)])
     fits_out["forward_value_new"] = fits_out["revenue_per_period"] * fits_out["derl_new"]
-    life = ltv.lifetime_value(runs, subs, charges, as_of=m.as_of)
+    life = ltv.lifetime_value(runs, subs, charges, as_of=as_of)
     log("plots and summary")
     clocks = sorted(int(c) for c in pd.unique(proj["period_days"])) if len(proj) else []
     pictures = {"cohort_heatmap.png": heatmap(matrix, config.period),
                 "cohort_curves.png": cohort_curves(proj, actual, clocks),
                 "retention.png": retention_plot(fig_)}
-    text = summary_md(fig_, fits_, value, derl_new, rpp, life, as_of=m.as_of,
+    text = summary_md(fig_, fits_, value, derl_new, rpp, life, as_of=as_of,
                       calendar=m.calendar, config=config)
     with artifacts.stage_output(target, STAGE, inputs) as tmp:
         _csv(fig_, tmp / "figures.csv")
@@ -346,8 +380,8 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
     done = fig_[fig_["status"] != "partial"]
     recent = _round(done.tail(6)).to_dict("records")
     return ReportSummary(
-        as_of=m.as_of.isoformat(), calendar=m.calendar, period=config.period,
-        folder=str(paths.report), recent=recent,
+        as_of=as_of.isoformat(), calendar=m.calendar, period=config.period,
+        folder=str(target), recent=recent,
         partial=fig_.loc[fig_["status"] == "partial", "label"].tolist(),
         provisional=done.loc[done["status"] == "provisional", "label"].tolist(),
         cohorts=int(curves["cohort"].nunique()) if len(curves) else 0,

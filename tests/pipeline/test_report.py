@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import artifacts
+from pipeline import artifacts, tables
 from pipeline.cli import app
 from pipeline.stages import ingest as ingest_stage
 from pipeline.stages import report as report_stage
@@ -73,7 +73,16 @@ def _ingest_and_report(tmp_path: Path, monkeypatch, *, as_of: dt.date, calendar=
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["report", "--params", str(params), *extra])
     assert result.exit_code == 0, result.output
-    return pd.read_csv(tmp_path / "reports" / "retention" / "figures.csv"), result.output
+    return pd.read_csv(_out(tmp_path, extra) / "figures.csv"), result.output
+
+
+def _out(tmp_path: Path, extra: tuple[str, ...] = ()) -> Path:
+    """reports/retention/<period>, or .../as-of-<date>/<period> with --as-of."""
+    flags = dict(zip(extra[::2], extra[1::2], strict=True))
+    root = tmp_path / "reports" / "retention"
+    if "--as-of" in flags:
+        root = root / f"as-of-{flags['--as-of']}"
+    return root / flags.get("--period", "month")
 
 
 # (S, N, lost, E) -> CRR, churn, the documents' worked examples; lost split into (of S, of N)
@@ -100,7 +109,7 @@ def test_worked_examples_end_to_end(tmp_path, monkeypatch, counts, split, crr, c
     assert mar["crr"] == pytest.approx((E - N) / S, abs=1e-9)
     assert mar["churn_start"] == pytest.approx(split[0] / S, abs=1e-9)
     assert f"{100 * crr:.2f} %" in output
-    summary = (tmp_path / "reports" / "retention" / "summary.md").read_text()
+    summary = (_out(tmp_path) / "summary.md").read_text()
     assert f"| CRR | {100 * crr:.2f} % |" in summary
 
 
@@ -146,7 +155,8 @@ def _bytes(folder: Path) -> dict[str, bytes]:
 
 def test_stage_on_a_simulated_world(params, ingested):
     summary = report_stage.run(params.report, params.labels, ingested, log=lambda m: None)
-    folder = Path(ingested.report)
+    folder = report_stage.folder(ingested, params.report.period)
+    assert folder == Path(ingested.report) / "month"
     record = artifacts.StageRecord.read(folder)
     assert sorted(record.files) == sorted(report_stage.FILES)
     assert set(record.inputs) == {"interim"}
@@ -184,9 +194,10 @@ def test_stage_on_a_simulated_world(params, ingested):
 
 def test_second_run_writes_the_same_bytes(params, ingested):
     first = report_stage.run(params.report, params.labels, ingested, log=lambda m: None)
-    before = _bytes(Path(ingested.report))
+    folder = report_stage.folder(ingested, params.report.period)
+    before = _bytes(folder)
     second = report_stage.run(params.report, params.labels, ingested, log=lambda m: None)
-    assert _bytes(Path(ingested.report)) == before
+    assert _bytes(folder) == before
     assert first == second
 
 
@@ -255,3 +266,43 @@ def test_nrr_nps_and_a_reactivation_end_to_end(tmp_path, monkeypatch):
     assert mar["nps"] == pytest.approx(100 * 2 / 7)
     assert np.isnan(figures.iloc[0]["nps"])
     assert "95.00 %" in output and "28.6" in output
+
+
+def test_as_of_equals_the_report_of_an_export_cut_that_day(params, ingested, tmp_path):
+    """`--as-of D` gives the bytes of a report of the interim folder cut at D (records.cut, the
+    way a backtest sees the past): figures, cohorts, fits, projection, pictures and summary."""
+    m = tables.manifest(ingested)
+    day = m.as_of - dt.timedelta(days=200)
+    cut_paths = dataclasses.replace(ingested, interim=str(tmp_path / "interim-cut"),
+                                    report=str(tmp_path / "report-cut"))
+    ingest_stage.cut(ingested, Path(cut_paths.interim), day, params.labels.grace_days)
+    on_cut = report_stage.run(params.report, params.labels, cut_paths, log=lambda m: None)
+    as_of = report_stage.run(params.report, params.labels, ingested, log=lambda m: None,
+                             as_of=day)
+    here = report_stage.folder(ingested, params.report.period, day)
+    assert here == Path(ingested.report) / f"as-of-{day.isoformat()}" / "month"
+    assert as_of.as_of == on_cut.as_of == day.isoformat()
+    want = _bytes(report_stage.folder(cut_paths, params.report.period))
+    got = _bytes(here)
+    for name in report_stage.FILES:
+        assert got[name] == want[name], name
+    pd.testing.assert_frame_equal(pd.DataFrame(as_of.recent), pd.DataFrame(on_cut.recent))
+
+
+def test_as_of_flag(tmp_path, monkeypatch):
+    write_revenue_export(tmp_path / "raw")
+    full, _ = _ingest_and_report(tmp_path, monkeypatch, as_of=dt.date(2024, 4, 20))
+    early, output = _ingest_and_report(tmp_path, monkeypatch, as_of=dt.date(2024, 4, 20),
+                                       extra=("--as-of", "2024-03-20"))
+    assert "as of 2024-03-20" in output
+    assert early["label"].tolist() == ["2024-01", "2024-02", "2024-03"]
+    assert early["status"].tolist() == ["complete", "complete", "partial"]
+    # complete periods agree with the full report; c3's 11 March cancellation is known by 20 March
+    cols = ["S", "N", "E", "lost", "revenue", "nrr", "answers", "nps"]
+    pd.testing.assert_frame_equal(early.iloc[:2][cols], full.iloc[:2][cols], check_dtype=False)
+    assert (_out(tmp_path) / "figures.csv").is_file()  # the export's own report is untouched
+    params = tmp_path / "params.yaml"
+    late = runner.invoke(app, ["report", "--params", str(params), "--as-of", "2024-05-01"])
+    assert late.exit_code == 2 and "after the export's as-of date" in late.output
+    bad = runner.invoke(app, ["report", "--params", str(params), "--as-of", "March"])
+    assert bad.exit_code == 2 and "not a date" in bad.output
