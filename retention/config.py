@@ -19,6 +19,7 @@ class ReportConfig:
     horizon_periods: int = 12  # how many periods the sBG projection runs ahead
     min_cohort_size: int = 30  # fewer customers: no sBG fit, a reason instead
     min_cohort_periods: int = 3  # fewer observed renewals: no sBG fit, a reason instead
+    holdout_months: int = 6  # the backtest fits on the export cut this many months earlier
 
     def __post_init__(self) -> None:
         check(self.period in PERIODS, "period", f"must be one of {', '.join(PERIODS)}, not {self.period!r}")
@@ -28,6 +29,8 @@ class ReportConfig:
               f"must be at least 1 period, not {self.horizon_periods}")
         check(self.min_cohort_size >= 2, "min_cohort_size",
               f"must be at least 2 customers, not {self.min_cohort_size}")
+        check(self.holdout_months >= 1, "holdout_months",
+              f"must be at least 1 month, not {self.holdout_months}")
         # one period identifies only alpha / (alpha + beta): two are needed for both
         check(self.min_cohort_periods >= 2, "min_cohort_periods",
               f"must be at least 2 periods (sBG has two parameters), not {self.min_cohort_periods}")

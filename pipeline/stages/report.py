@@ -30,7 +30,7 @@ from features.config import LabelConfig
 from pipeline import artifacts, tables
 from pipeline.params import Paths
 from pipeline.stages import observe as observe_stage
-from retention import cohorts, ltv, sbg
+from retention import cohorts, holdout, ltv, sbg
 from retention.config import ReportConfig
 from retention.figures import DEFINITIONS, period_figures
 from retention.periods import periods
@@ -38,7 +38,8 @@ from retention.periods import periods
 STAGE = "report"
 DIGITS = 9  # significant digits of every float written (as the other stages)
 
-FILES = ("figures.csv", "cohorts.csv", "fits.csv", "projection.csv", "cohort_heatmap.png",
+FILES = ("figures.csv", "cohorts.csv", "fits.csv", "projection.csv", "holdout.csv",
+         "cohort_heatmap.png",
          "cohort_curves.png", "retention.png", "summary.md")
 
 # the columns of figures.csv, in the order a reader wants them
@@ -64,6 +65,7 @@ class ReportSummary:
     fitted: int  # (cohort, clock) sBG fits with a number
     not_fitted: int  # ... and with a reason instead
     ltv: float  # the documents' LTV (average purchase x frequency x lifespan)
+    holdout: str  # the backtest's verdict: sBG or Kaplan-Meier carried forward, and by how much
     forward_value: dict[int, float] = field(default_factory=dict)  # clock -> value of a new customer
     files: tuple[str, ...] = FILES
 
@@ -280,8 +282,45 @@ def summary_md(fig_: pd.DataFrame, fits_: pd.DataFrame, value: dict[int, float],
               "number, with the reason:", ""]
     lines += [f"- {r.cohort}, {r.period_days}-day plans: {r.reason}"
               for r in missing.itertuples(index=False)] or ["- none"]
-    lines += ["", "Files: figures.csv, cohorts.csv, fits.csv, projection.csv, "
+    lines += ["", "Files: figures.csv, cohorts.csv, fits.csv, projection.csv, holdout.csv, "
                   "cohort_heatmap.png, cohort_curves.png, retention.png.", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def backtest(config: ReportConfig, grace_days: int, customers: pd.DataFrame, subs: pd.DataFrame,
+             charges: pd.DataFrame, histories: pd.DataFrame, *, first_day: dt.date,
+             as_of: dt.date, calendar: str) -> tuple[pd.DataFrame, dt.date]:
+    """sBG and Kaplan-Meier fitted on the tables cut `holdout_months` before `as_of`, against
+    what happened since (`histories`: the renewal histories as of `as_of`). Returns the
+    holdout.csv table and the holdout day."""
+    day = (pd.Timestamp(as_of) - pd.DateOffset(months=config.holdout_months)).date()
+    if day <= first_day:
+        return pd.DataFrame(columns=list(holdout.COLUMNS)), day
+    c, s, _, _ = cut(day, customers, subs, charges, None, grace_days=grace_days)
+    runs = obs.runs(c, s, view=day, grace_days=grace_days)
+    per = periods(first_day, day, period=config.period, calendar=calendar)
+    before = cohorts.renewal_histories(runs, s, per, as_of=day, grace_days=grace_days)
+    fits_ = cohorts.fits(before, min_cohort_size=config.min_cohort_size,
+                         min_cohort_periods=config.min_cohort_periods)
+    return holdout.compare(before, histories, fits_, held_out_days=(as_of - day).days), day
+
+
+def backtest_md(table: pd.DataFrame, verdict: str, day: dt.date, config: ReportConfig) -> str:
+    done = table[table["mae_sbg"].notna()]
+    pooled = done[done["cohort"] == cohorts.POOLED]
+    lines = ["## Is the projection any good?", "",
+             f"Fitted only on the export as it was on {day.isoformat()} ({config.holdout_months} "
+             "months before), each cohort's surviving share projected over the renewals of the "
+             "months since, against what happened (Kaplan-Meier of the same customers now): "
+             f"**{verdict}**.", ""]
+    for r in pooled.itertuples(index=False):
+        lines.append(f"- all {r.period_days}-day cohorts together, renewals {r.first_t}..{r.last_t}:"
+                     f" sBG {100 * r.mae_sbg:.2f}, Kaplan-Meier carried forward "
+                     f"{100 * r.mae_km:.2f} percentage points")
+    lines += ["", "Per cohort: holdout.csv.", ""]
     return "\n".join(lines)
 
 
@@ -362,6 +401,10 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
                   for a, b, r in zip(fits_["alpha"], fits_["beta"], fits_["reason"], strict=True)])
     fits_out["forward_value_new"] = fits_out["revenue_per_period"] * fits_out["derl_new"]
     life = ltv.lifetime_value(runs, subs, charges, as_of=as_of)
+    log(f"backtest: sBG and Kaplan-Meier fitted {config.holdout_months} months back")
+    back, back_day = backtest(config, labels.grace_days, customers, subs, charges, hist,
+                              first_day=first_day, as_of=as_of, calendar=m.calendar)
+    verdict = holdout.verdict(back)
     log("plots and summary")
     clocks = sorted(int(c) for c in pd.unique(proj["period_days"])) if len(proj) else []
     pictures = {"cohort_heatmap.png": heatmap(matrix, config.period),
@@ -369,11 +412,13 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
                 "retention.png": retention_plot(fig_)}
     text = summary_md(fig_, fits_, value, derl_new, rpp, life, as_of=as_of,
                       calendar=m.calendar, config=config)
+    text += backtest_md(back, verdict, back_day, config)
     with artifacts.stage_output(target, STAGE, inputs) as tmp:
         _csv(fig_, tmp / "figures.csv")
         _csv(curves, tmp / "cohorts.csv")
         _csv(fits_out, tmp / "fits.csv")
         _csv(proj, tmp / "projection.csv")
+        _csv(back, tmp / "holdout.csv")
         for name, picture in pictures.items():
             picture.savefig(tmp / name, format="png", metadata={"Software": None})
         (tmp / "summary.md").write_text(text, encoding="utf-8")
@@ -387,4 +432,4 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
         cohorts=int(curves["cohort"].nunique()) if len(curves) else 0,
         fitted=int(((fits_["reason"] == "") & (fits_["cohort"] != cohorts.POOLED)).sum()),
         not_fitted=int(((fits_["reason"] != "") & (fits_["cohort"] != cohorts.POOLED)).sum()),
-        ltv=float(life.ltv), forward_value=value)
+        ltv=float(life.ltv), holdout=verdict, forward_value=value)

@@ -17,6 +17,7 @@ from pipeline import artifacts, tables
 from pipeline.cli import app
 from pipeline.stages import ingest as ingest_stage
 from pipeline.stages import report as report_stage
+from retention import holdout
 from tests.pipeline.helpers import write_params
 
 runner = CliRunner()
@@ -187,9 +188,12 @@ def test_stage_on_a_simulated_world(params, ingested):
     assert projection["projected"].any() and projection["actual"].notna().any()
     text = (folder / "summary.md").read_text()
     for words in ("CRR", "churn rate", "NRR", "NPS", "Lifetime value (LTV", "DERL",
-                  "too short to fit"):
+                  "too short to fit", "Is the projection any good?"):
         assert words in text
     assert summary.ltv > 0
+    back = pd.read_csv(folder / "holdout.csv", keep_default_na=False)
+    assert list(back.columns) == list(holdout.COLUMNS)
+    assert summary.holdout in text
 
 
 def test_second_run_writes_the_same_bytes(params, ingested):
