@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import mmap
 import os
 import re
 import threading
@@ -23,6 +22,8 @@ from records.ingest.sql import first_line, lit, qi
 
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _CHUNK = 1 << 23
+_LF_BLANK = re.compile(b"\n\n")
+_CRLF_BLANK = re.compile(b"\n\r\n")
 # Parquet types a customer_id column must not have: 1.0 is not an id
 _FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
 
@@ -172,28 +173,44 @@ class Hasher(threading.Thread):
         if self.path.name.endswith(".gz"):
             self._run_gz()
             return
+        # one pass over the bytes in chunks: md5, and (CSV) the first blank line and the
+        # end of the content; the chunk is searched while it is in the cache
         h = hashlib.md5()
-        with open(self.path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                self.md5 = h.hexdigest()
-                return
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                view = memoryview(mm)
-                try:
-                    for i in range(0, size, _CHUNK):
-                        h.update(view[i : i + _CHUNK])
-                finally:
-                    view.release()
-                self.md5 = h.hexdigest()
-                if self.check_blank:
-                    first_nl = mm.find(b"\n")
-                    crlf = first_nl > 0 and mm[first_nl - 1] == 13
-                    first_blank = mm.find(b"\n\r\n" if crlf else b"\n\n")
-                    end = size
-                    while end > 0 and mm[end - 1] in (10, 13):
-                        end -= 1
-                    self.interior_blank = first_blank >= 0 and first_blank + 1 < end
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        pos, tail, first_blank, last_content = 0, b"", -1, 0
+        pattern: re.Pattern[bytes] | None = None
+        try:
+            with open(self.path, "rb", buffering=0) as f:
+                while n := f.readinto(buf):
+                    h.update(view[:n])
+                    if self.check_blank:
+                        if pattern is None:
+                            nl = buf.find(b"\n", 0, n)
+                            if nl >= 0:
+                                before = buf[nl - 1] if nl > 0 else (tail[-1] if tail else 0)
+                                crlf = pos + nl > 0 and before == 13
+                                pattern = _CRLF_BLANK if crlf else _LF_BLANK
+                        if pattern is not None and first_blank < 0:
+                            edge = pattern.search(tail + bytes(view[: min(n, 2)]))
+                            if edge is not None and edge.start() < len(tail):
+                                first_blank = pos - len(tail) + edge.start()
+                            else:
+                                hit = pattern.search(buf, 0, n)
+                                if hit is not None:
+                                    first_blank = pos + hit.start()
+                        if buf[n - 1] not in (10, 13):
+                            last_content = pos + n
+                        else:
+                            stripped = len(bytes(view[:n]).rstrip(b"\r\n"))
+                            if stripped:
+                                last_content = pos + stripped
+                        tail = bytes(view[max(n - 2, 0) : n])
+                    pos += n
+        finally:
+            view.release()
+        self.md5 = h.hexdigest()
+        self.interior_blank = first_blank >= 0 and first_blank + 1 < last_content
 
     def _run_gz(self) -> None:
         h = hashlib.md5()

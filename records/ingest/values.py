@@ -109,8 +109,11 @@ class Sql:
         if kind == "number":
             return Parse(
                 cast=f"TRY_CAST({r} AS DOUBLE)",
-                fast=f"CASE WHEN regexp_full_match({r}, {lit(NUM_RE)}) AND isfinite({t}) "
-                f"THEN {t} END",
+                # a text DuckDB prints for a BIGINT or a finite DOUBLE matches NUM_RE: only
+                # the other texts pay for the regex
+                fast=f"CASE WHEN CAST(TRY_CAST({r} AS BIGINT) AS VARCHAR) = {r} THEN {t} "
+                f"WHEN CAST({t} AS VARCHAR) = {r} AND isfinite({t}) THEN {t} "
+                f"WHEN regexp_full_match({r}, {lit(NUM_RE)}) AND isfinite({t}) THEN {t} END",
                 slow=f"CASE WHEN regexp_full_match({c}, {lit(NUM_RE)}) "
                 f"AND isfinite(TRY_CAST({c} AS DOUBLE)) THEN TRY_CAST({c} AS DOUBLE) END",
                 drop_raw=f"CAST({f} AS VARCHAR) = {r}",
