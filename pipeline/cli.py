@@ -257,6 +257,10 @@ def report(
         "--as-of", help="Report as of an earlier day YYYY-MM-DD, as an export taken that day "
                         "would give it (default: the export's as-of date); written to "
                         "<paths.report>/as-of-<date>/<period>.")] = None,
+    track: Annotated[bool, typer.Option(
+        "--track", help="Also log the written report to MLflow as a run named 'report' "
+                        "(MLFLOW_TRACKING_URI or the project's mlflow.db). Not in the DVC "
+                        "stage: nothing of the run is written into the folder.")] = False,
 ) -> None:
     """The classic retention report: CRR, churn, NRR, NPS per period, cohorts, sBG, LTV."""
     from pipeline.stages import report as stage
@@ -265,6 +269,12 @@ def report(
     config = p.report if period is None else _guard(
         lambda: replace(p.report, "report", period=period))
     day = _guard(lambda: _date("--as-of", as_of))
+    uri = None
+    if track:
+        from pipeline import tracking
+
+        uri = tracking.resolve_uri()
+        _guard(lambda: tracking.check_reachable(uri))  # fail in seconds, before the work
     s = _stage(f"report per {config.period}",
                lambda log: stage.run(config, p.labels, p.paths, log=log, as_of=day))
 
@@ -288,8 +298,15 @@ def report(
         f"{s.cohorts} signup cohorts; sBG fitted for {s.fitted} (cohort, plan clock) pairs, "
         f"{s.not_fitted} too small or too short (reasons in summary.md). LTV (documents) "
         f"{s.ltv:,.0f}; forward value of a new customer (sBG DERL) {value or '-'}.\n"
+        f"Backtest ({p.report.holdout_months} months held out): {s.holdout}.\n"
         f"{s.folder}/: {', '.join(s.files)}"
     )
+    if uri is not None:
+        t = _stage(f"log the report to {uri}", lambda log: stage.track(
+            Path(s.folder), uri, p.mlflow.experiment, as_of=s.as_of, log=log))
+        console.print(f"MLflow {uri}: run {t.run_id} ('report', {t.metrics} metrics of "
+                      f"{t.period or 'no complete period'}), tagged with the export's manifest "
+                      "hash.")
 
 
 @app.command()

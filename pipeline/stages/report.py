@@ -15,6 +15,8 @@ rounded: a second run over the same interim folder writes the same bytes.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,7 @@ from common.errors import UserError
 from common.exact import round_sig
 from features import observations as obs
 from features.config import LabelConfig
-from pipeline import artifacts, tables
+from pipeline import artifacts, tables, tracking
 from pipeline.params import Paths
 from pipeline.stages import observe as observe_stage
 from retention import cohorts, holdout, ltv, sbg
@@ -433,3 +435,57 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
         fitted=int(((fits_["reason"] == "") & (fits_["cohort"] != cohorts.POOLED)).sum()),
         not_fitted=int(((fits_["reason"] != "") & (fits_["cohort"] != cohorts.POOLED)).sum()),
         ltv=float(life.ltv), holdout=verdict, forward_value=value)
+
+
+# --------------------------------------------------------------------------- MLflow
+
+# the headline figures of the latest complete period that become the run's metrics
+HEADLINE = ("S", "N", "E", "lost", "crr", "churn_rate", "churn_start", "revenue", "nrr",
+            "expansion", "contraction", "churned_revenue", "answers", "nps",
+            "referrals_per_customer", "revenue_per_customer")
+
+
+@dataclass
+class TrackSummary:
+    run_id: str
+    period: str  # the label of the period whose figures are the metrics ('' if none)
+    metrics: int
+
+
+def track(folder: Path, uri: str, experiment: str, *, as_of: str,
+          log: Callable[[str], None] = print) -> TrackSummary:
+    """Log a written report folder to MLflow as its own run named "report": tagged with the
+    export's manifest hash (the digest of the interim folder's `_stage.json` the report was
+    made from), the report's own digest, period, as-of date and calendar; the latest complete
+    period's headline figures as metrics (and the backtest's mean errors); every file as an
+    artifact. Nothing is written into the folder (its bytes stay those of the DVC stage)."""
+    with tracking.server_errors(uri):
+        tracking.check_reachable(uri)
+        record = artifacts.read(artifacts.Input("report", Path(folder), STAGE))
+        import mlflow
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        fig_ = pd.read_csv(Path(folder) / "figures.csv")
+        back = pd.read_csv(Path(folder) / "holdout.csv")
+        done = fig_[fig_["status"] != "partial"]
+        latest = done.iloc[-1] if len(done) else None
+        metrics = {} if latest is None else {
+            k: float(latest[k]) for k in HEADLINE if np.isfinite(float(latest[k]))}
+        compared = back[(back["cohort"] != cohorts.POOLED) & back["mae_sbg"].notna()]
+        if len(compared):
+            metrics |= {"holdout_mae_sbg": float(compared["mae_sbg"].mean()),
+                        "holdout_mae_km": float(compared["mae_km"].mean())}
+        tags = tracking.git_state() | {
+            "export_manifest": record.inputs.get("interim", ""), "report_digest": record.digest,
+            "period": str(Path(folder).name), "as_of": as_of,
+            "latest_complete_period": "" if latest is None else str(latest["label"]),
+            "latest_status": "" if latest is None else str(latest["status"]),
+            "dvc_exp_name": os.environ.get("DVC_EXP_NAME", "")}
+        tracking.setup(uri, experiment)
+        with mlflow.start_run(run_name="report", tags=tags) as run:
+            if metrics:
+                mlflow.log_metrics(metrics)
+            for name in sorted(record.files):
+                mlflow.log_artifact(str(Path(folder) / name))
+        log(f"logged {len(record.files)} files and {len(metrics)} metrics to run {run.info.run_id}")
+        return TrackSummary(run.info.run_id, tags["latest_complete_period"], len(metrics))

@@ -79,7 +79,8 @@ def _ingest_and_report(tmp_path: Path, monkeypatch, *, as_of: dt.date, calendar=
 
 def _out(tmp_path: Path, extra: tuple[str, ...] = ()) -> Path:
     """reports/retention/<period>, or .../as-of-<date>/<period> with --as-of."""
-    flags = dict(zip(extra[::2], extra[1::2], strict=True))
+    valued = [i for i, e in enumerate(extra) if e in ("--as-of", "--period")]
+    flags = {extra[i]: extra[i + 1] for i in valued}
     root = tmp_path / "reports" / "retention"
     if "--as-of" in flags:
         root = root / f"as-of-{flags['--as-of']}"
@@ -310,3 +311,44 @@ def test_as_of_flag(tmp_path, monkeypatch):
     assert late.exit_code == 2 and "after the export's as-of date" in late.output
     bad = runner.invoke(app, ["report", "--params", str(params), "--as-of", "March"])
     assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def test_track_logs_a_run_of_its_own(tmp_path, monkeypatch, mlflow_uri):
+    """`churn report --track`: a run named report, tagged with the export's manifest hash and
+    the period, the latest complete period's figures as metrics, every file as an artifact; the
+    folder holds the same bytes as without --track (no run id in it)."""
+    from mlflow import MlflowClient
+
+    write_revenue_export(tmp_path / "raw")
+    _ingest_and_report(tmp_path, monkeypatch, as_of=dt.date(2024, 4, 20))
+    before = _bytes(_out(tmp_path))
+    _, output = _ingest_and_report(tmp_path, monkeypatch, as_of=dt.date(2024, 4, 20),
+                                   extra=("--track",))
+    assert "run " in output and "'report'" in output
+    assert _bytes(_out(tmp_path)) == before
+    client = MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("churn").experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    interim = artifacts.StageRecord.read(tmp_path / "data" / "interim")
+    assert run.info.run_name == "report"
+    assert run.data.tags["export_manifest"] == interim.digest
+    assert run.data.tags["period"] == "month"
+    assert run.data.tags["latest_complete_period"] == "2024-03"
+    assert run.data.tags["as_of"] == "2024-04-20"
+    m = run.data.metrics
+    assert (m["S"], m["N"], m["E"], m["crr"], m["nrr"]) == (4, 1, 4, 0.75, 0.95)
+    assert m["nps"] == pytest.approx(100 * 2 / 7)
+    logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert set(report_stage.FILES) <= logged
+
+
+def test_track_fails_fast_on_a_dead_server(tmp_path, monkeypatch):
+    write_revenue_export(tmp_path / "raw")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.chdir(tmp_path)
+    params = write_params(tmp_path, paths={"raw": "raw"}, data={"as_of": "2024-04-20"})
+    assert runner.invoke(app, ["ingest", "--params", str(params)]).exit_code == 0
+    result = runner.invoke(app, ["report", "--params", str(params), "--track"])
+    assert result.exit_code == 2 and "http://127.0.0.1:9" in result.output
+    assert not (tmp_path / "reports" / "retention" / "month").exists()
