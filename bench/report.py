@@ -46,7 +46,9 @@ for name in tables:
     path = interim / f"{name}.parquet"
     if path.exists():
         rows += con.execute(f"SELECT * FROM read_parquet('{path}')").to_arrow_table().num_rows
-print(json.dumps({"s": time.perf_counter() - t0, "rows": rows}))
+import resource
+print(json.dumps({"s": time.perf_counter() - t0, "rows": rows,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 REPORT = """
@@ -58,7 +60,9 @@ from pipeline.stages import report
 p = load(Path(sys.argv[1]))
 t1 = time.perf_counter()
 s = report.run(p.report, p.labels, p.paths, log=lambda m: None)
-print(json.dumps({"s": time.perf_counter() - t1, "imports_s": t1 - t0, "holdout": s.holdout}))
+import resource
+print(json.dumps({"s": time.perf_counter() - t1, "imports_s": t1 - t0, "holdout": s.holdout,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 
@@ -72,7 +76,8 @@ def _child(code: str, *args: str) -> dict:
     result = json.loads(out.strip().splitlines()[-1])
     return result | {"wall_s": wall, "cpu_s": (after.ru_utime + after.ru_stime)
                      - (before.ru_utime + before.ru_stime),
-                     "peak_rss_mib": after.ru_maxrss / 1024}
+                     "peak_rss_mib": result["rss"] / 1024}  # the child's own (RUSAGE_CHILDREN
+                                                             # is the max over all children)
 
 
 def setup(customers: int, folder: Path, keep: bool) -> Path:
@@ -125,6 +130,7 @@ def main() -> None:
         "report_s": round(med["report"], 2),
         "report_imports_s": round(statistics.median(r["imports_s"] for r in runs["report"]), 2),
         "report_peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs["report"])),
+        "read_all_peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs["read_all"])),
         "ratio_to_read_all": round(med["report"] / med["read_all"], 1),
         "ratio_to_read_report_tables": round(med["report"] / med["read_report"], 1),
         "all_report_s": [round(r["s"], 2) for r in runs["report"]],
