@@ -66,9 +66,14 @@ def test_repro_builds_then_is_a_no_op(repo):
     store = f"sqlite:///{repo / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    # the report stage logged its own run, tagged with the export it was made from
+    experiment = client.get_experiment_by_name("churn").experiment_id
+    reports = client.search_runs([experiment], "attributes.run_name = 'report'")
+    assert len(reports) == 1 and reports[0].data.tags["export_manifest"]
     lock = (repo / "dvc.lock").read_bytes()
     second = _run([sys.executable, "-m", "dvc", "repro"], repo)
     assert "Running stage" not in second.stdout
+    assert len(client.search_runs([experiment], "attributes.run_name = 'report'")) == 1
     assert (repo / "dvc.lock").read_bytes() == lock
     shown = _run([sys.executable, "-m", "dvc", "metrics", "show"], repo)
     assert "lightgbm.roc_auc" in shown.stdout
