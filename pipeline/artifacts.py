@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import UserError
+from pipeline import io
 
 RECORD = "_stage.json"
 PARTIAL = ".churn-partial"  # marks a temp folder whose run has not committed yet
@@ -95,12 +96,6 @@ def _files(folder: Path) -> dict[str, str]:
 def _kill_point(step: str) -> None:
     if os.environ.get(KILL_AT) == step:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --------------------------------------------------------------------------- writing
@@ -232,7 +227,7 @@ def stage_output(target: Path, stage: str,
         check_replaceable(target, stage)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         (tmp / PARTIAL).touch()
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
+        tmp.chmod(0o777 & ~io.umask())  # mkdtemp makes 0700
         try:
             _kill_point("begin")
             yield tmp

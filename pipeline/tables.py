@@ -25,33 +25,9 @@ WRITER = {"sim": "simulate", "interim": "ingest", "observations": "observe",
           "features": "features", "models": "train", "evaluation": "evaluate"}
 
 
-def stage_input(paths: Paths, name: str) -> artifacts.Input:
-    """The stage folder `paths.<name>` as an input to check (pipeline.artifacts.read_all)."""
-    return artifacts.Input(name, Path(getattr(paths, name)), WRITER[name])
-
-
-def interim(paths: Paths) -> artifacts.Input:
-    return stage_input(paths, "interim")
-
-
-def observations(paths: Paths) -> artifacts.Input:
-    return stage_input(paths, "observations")
-
-
-def features(paths: Paths) -> artifacts.Input:
-    return stage_input(paths, "features")
-
-
-def models(paths: Paths) -> artifacts.Input:
-    return stage_input(paths, "models")
-
-
-def evaluation(paths: Paths) -> artifacts.Input:
-    return stage_input(paths, "evaluation")
-
-
-def simulated(paths: Paths) -> artifacts.Input:
-    return stage_input(paths, "sim")
+def inputs(paths: Paths, *names: str) -> list[artifacts.Input]:
+    """The stage folders `paths.<name>` as inputs to check (`artifacts.read_all(*inputs(...))`)."""
+    return [artifacts.Input(name, Path(getattr(paths, name)), WRITER[name]) for name in names]
 
 
 def manifest(paths: Paths) -> Manifest:
@@ -69,13 +45,16 @@ def interim_files(paths: Paths, m: Manifest) -> dict[str, Path]:
 def simulated_truth(paths: Paths, m: Manifest) -> tuple[Path, artifacts.StageRecord] | None:
     """The simulator's truth, only when the ingested export is exactly the simulated export
     beside it (every raw file's md5 equal to the one the simulator wrote)."""
-    try:
-        record = artifacts.read(simulated(paths))
-    except artifacts.StaleInputError:
+    record = artifacts.StageRecord.read(Path(paths.sim))
+    if record is None or record.stage != WRITER["sim"]:
         return None
     written = {Path(name).name.split(".")[0]: digest for name, digest in record.files.items()
                if name.startswith("export/")}
     if not m.md5 or written != m.md5:
         return None
+    # ingest already hashed the export files it read: only the truth itself is checked here
     truth = Path(paths.sim_truth) / "truth.parquet"
-    return (truth, record) if truth.is_file() else None
+    name = truth.relative_to(paths.sim).as_posix()
+    if not truth.is_file() or artifacts.md5(truth) != record.files.get(name):
+        return None
+    return truth, record

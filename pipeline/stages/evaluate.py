@@ -52,7 +52,7 @@ def _summaries(scored: dict[str, Scored]) -> dict:
 
 def run(p: EvaluateConfig, paths: Paths, log: Callable[[str], None] = print) -> dict:
     artifacts.claim(Path(paths.evaluation), STAGE)
-    inputs = artifacts.read_all(tables.models(paths), tables.features(paths))
+    inputs = artifacts.read_all(*tables.inputs(paths, "models", "features"))
     pred = pd.read_parquet(paths.predictions)
     trained = io.read_json(paths.train_summary)
     log(f"metrics on {len(pred):,} test points, {p.resamples} customer resamples")

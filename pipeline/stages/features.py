@@ -33,7 +33,7 @@ def _distinct(table, column: str) -> tuple[str, ...]:
 def expression(feat: FeatureConfig, labels: LabelConfig, paths: Paths):
     """The connection, the feature table's Ibis expression over the interim files and the
     observation points, its category vocabulary, its windows and the inputs' records."""
-    inputs = artifacts.read_all(tables.interim(paths), tables.observations(paths))
+    inputs = artifacts.read_all(*tables.inputs(paths, "interim", "observations"))
     m = tables.manifest(paths)
     con = engines.connect(feat.engine, m.timezone)
     src = {name: con.read_parquet(str(path), table_name=name)

@@ -37,7 +37,7 @@ def run(
 def cut(paths: Paths, target: Path, day: dt.date, grace_days: int) -> dict:
     """The interim folder as an export taken on `day` would have made it (records.cut), as a
     stage folder of its own: what a backtest trains on. Returns its manifest."""
-    source = artifacts.read(tables.interim(paths))
+    source = artifacts.read(*tables.inputs(paths, "interim"))
     m = tables.manifest(paths)
     if day > m.as_of:
         raise UserError(f"cannot cut the export of {m.as_of} at {day}: a later day")

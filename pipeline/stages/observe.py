@@ -65,7 +65,7 @@ def run(labels: LabelConfig, paths: Paths) -> ObserveSummary:
     """Points of the ingested export; the simulator's truth is attached only when that export
     is the simulated one beside it (checked by file hashes)."""
     artifacts.claim(Path(paths.observations), STAGE)
-    inputs = artifacts.read_all(tables.interim(paths))
+    inputs = artifacts.read_all(*tables.inputs(paths, "interim"))
     m = tables.manifest(paths)
     sim = tables.simulated_truth(paths, m)
     truth_file = None

@@ -90,8 +90,8 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
     from mlflow.models import infer_signature
 
     paths, name = params.paths, params.mlflow.model_name
-    inputs = artifacts.read_all(tables.models(paths), tables.evaluation(paths),
-                                tables.features(paths), tables.observations(paths))
+    inputs = artifacts.read_all(*tables.inputs(paths, "models", "evaluation",
+                                                     "features", "observations"))
     tracking.setup(uri, params.mlflow.experiment)
     client = MlflowClient()
     model = ChurnClassifier.load(paths.model)

@@ -355,7 +355,7 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
     """The report of the interim folder, as of the export's day or of an earlier `as_of` (the
     tables cut there: the same figures as a report of an export taken that day)."""
     target = artifacts.claim(folder(paths, config.period, as_of), STAGE)
-    inputs = artifacts.read_all(tables.interim(paths))
+    inputs = artifacts.read_all(*tables.inputs(paths, "interim"))
     m = tables.manifest(paths)
     if as_of is not None and as_of > m.as_of:
         raise UserError(f"--as-of {as_of} is after the export's as-of date {m.as_of}: a report "

@@ -36,7 +36,7 @@ def contract_of(meta: dict, labels: LabelConfig) -> FeatureContract:
 def run(p: TrainConfig, labels: LabelConfig, paths: Paths,
         log: Callable[[str], None] = print) -> TrainResult:
     artifacts.claim(Path(paths.models), STAGE)
-    inputs = artifacts.read_all(tables.features(paths))
+    inputs = artifacts.read_all(*tables.inputs(paths, "features"))
     table = pd.read_parquet(paths.features_table)
     meta = io.read_json(paths.feature_meta)
     built = [f["name"] for f in meta["features"]]

@@ -109,7 +109,7 @@ def _check_day(params, full, day: dt.date, tmp: Path) -> None:
     at_d["label"] = pd.array([pd.NA] * len(at_d), dtype="Int8")
     full_at_d = dataclasses.replace(paths, observations=str(tmp / "full_obs"),
                                     features=str(tmp / "full_feat"))
-    inputs = artifacts.read_all(tables.interim(paths))
+    inputs = artifacts.read_all(*tables.inputs(paths, "interim"))
     with artifacts.stage_output(Path(full_at_d.observations), "observe", inputs) as out:
         table = observe_stage.arrow(at_d, pd.Series(float("nan"), index=at_d.index))
         pq.write_table(table, out / paths.observations_table.name)
