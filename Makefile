@@ -23,7 +23,7 @@ test: install  ## the whole test suite
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check common records simulator features models retention pipeline tests bench
+	$(BIN)/ruff check common records simulator features models retention scoring pipeline tests bench
 
 bench: install
 	$(BIN)/python bench/simulate.py

@@ -7,7 +7,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("common", "records", "simulator", "features", "models", "retention", "pipeline")
+PACKAGES = ("common", "records", "simulator", "features", "models", "retention", "scoring",
+            "pipeline")
 
 
 def module_file(module: str) -> Path | None:

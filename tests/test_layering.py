@@ -7,7 +7,7 @@ import pytest
 from tests.imports import ROOT, imports
 
 EDGE = ("pipeline", "typer", "yaml", "rich")
-LIBRARIES = ("common", "records", "simulator", "features", "models", "retention")
+LIBRARIES = ("common", "records", "simulator", "features", "models", "retention", "scoring")
 
 
 def _modules(package: str):
