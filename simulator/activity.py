@@ -2,6 +2,12 @@
 
 Engagement drives how regularly they send and how much they buy, complain and recommend;
 the customer's size how much they send; open problems bring tickets and spoil NPS.
+
+A usage shock (`usage_shock_day`, `usage_shock_factor`) scales the messages of every send
+from its day on, and the top-ups follow the smaller spend; no other law changes. It adds no
+random draw, so up to its day the world is the one without it, draw for draw (and bytes for
+bytes when it is off). From its day on the top-ups differ in number, so the later draws of
+the one stream fall differently: the same laws, another realisation.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ def day_events(day: int, act: np.ndarray, rules: Rules, rng: np.random.Generator
     """Add the day's events of the active customers `act` to `events`; updates balances and
     the next NPS survey day in place."""
     w = rules.w
+    shocked = (w.usage_shock_factor != 1.0 and w.usage_shock_day is not None
+               and day >= w.usage_shock_day)
     base = day * 86400
     friday = (t0_weekday + day) % 7 == FRIDAY
     za = z[act]
@@ -32,7 +40,8 @@ def day_events(day: int, act: np.ndarray, rules: Rules, rng: np.random.Generator
     sends = act[rng.random(len(act)) < p_active]
     batches = 1 + rng.poisson(w.batches_per_active_day - 1.0, len(sends))
     who = np.repeat(sends, batches)
-    msgs = np.maximum(1, np.round(size[who] * exact.exp(
+    scale = size[who] * w.usage_shock_factor if shocked else size[who]
+    msgs = np.maximum(1, np.round(scale * exact.exp(
         rng.normal(w.messages_log_mean, w.messages_log_sd, len(who))))).astype(np.int64)
     secs = base + rng.integers(SECONDS_FROM, SECONDS_TO, len(who))
     events.usage.add(who, secs, msgs)
@@ -45,6 +54,8 @@ def day_events(day: int, act: np.ndarray, rules: Rules, rng: np.random.Generator
     if len(buyers):
         daily = w.price_per_message * exact.exp(w.messages_log_mean + w.messages_log_sd**2 / 2) \
             * size[buyers] * w.batches_per_active_day
+        if shocked:
+            daily = daily * w.usage_shock_factor
         amount = daily * w.topup_days_of_use * exact.exp(0.3 * z[buyers]) \
             * exact.exp(rng.normal(0.0, w.topup_log_sd, len(buyers)))
         amount = np.maximum(amount, 1.5 * cost[short])

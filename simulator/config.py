@@ -130,6 +130,11 @@ class WorldConfig:
     # Share of kept renewals paid late: the next period starts k days after the old one
     # ended, k uniform in 1..business_grace_days (service continues meanwhile).
     late_payer_share: float = 0.0
+    # A usage shock, off unless a world sets it (for testing drift alarms): from day
+    # `usage_shock_day` after the start on, every send carries `usage_shock_factor` times the
+    # messages (and top-ups follow). Churn and everything else the customers do stay as they are.
+    usage_shock_day: int | None = None
+    usage_shock_factor: float = 1.0
 
     def __post_init__(self) -> None:
         check(self.growth_per_year > -1.0, "growth_per_year",
@@ -167,6 +172,12 @@ class WorldConfig:
               f"must be 0 or more days, not {self.onboarding_days}")
         check(self.business_grace_days >= 0, "business_grace_days",
               f"must be 0 or more days, not {self.business_grace_days}")
+        check(self.usage_shock_day is None or self.usage_shock_day >= 0, "usage_shock_day",
+              f"is a day after the start: set it to 0 or more (or leave it out for no shock), "
+              f"not {self.usage_shock_day}")
+        check(0.0 < self.usage_shock_factor <= 1.0, "usage_shock_factor",
+              f"multiplies the messages of each send from usage_shock_day on: set it above 0 "
+              f"and at most 1 (1 = no shock), not {self.usage_shock_factor}")
         _shares_add_up(self.plans, "plans")
         _shares_add_up(self.channels, "channels")
         # log(fee / cheapest fee) is the overpay law's premium: it needs every fee above 0
@@ -195,3 +206,6 @@ class SimulateConfig:
         check(self.format in FORMATS, "format", f"must be one of {list(FORMATS)}, not {self.format!r}")
         check(self.truth_samples >= 1, "truth_samples",
               f"must be at least 1 re-simulated path, not {self.truth_samples}")
+        shock = self.world.usage_shock_day
+        check(shock is None or shock < self.days, "world.usage_shock_day",
+              f"day {shock} is not within the {self.days} simulated days: set it below {self.days}")
