@@ -35,9 +35,13 @@ class TrainConfig:
     logistic_c: float
     # the optional peer: sklearn HistGradientBoostingClassifier's arguments; None skips it
     hist_gradient_boosting: dict[str, Any] | None = None
+    # the drift reference frozen with the model: customers at risk on the days this far back
+    reference_days: int = 182
 
     def __post_init__(self) -> None:
         _check_seed(self.seed)
+        check(self.reference_days >= 7, "reference_days",
+              f"must be at least 7 days (one of each weekday), not {self.reference_days}")
         unknown = [k for k in self.kinds if k not in KINDS]
         check(len(self.kinds) > 0 and not unknown, "kinds",
               f"must list one or more of {list(KINDS)}"

@@ -310,6 +310,81 @@ def report(
 
 
 @app.command()
+def score(
+    params: ParamsOpt = Path("params.yaml"),
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Score on this day YYYY-MM-DD (default: the export's as-of date); an "
+                        "earlier day scores the past as an export taken then shows it.")] = None,
+    model_uri: Annotated[str | None, typer.Option(
+        "--model-uri", help="models:/<name>@<alias>, models:/<name>/<version> or a model "
+                            "folder (default: models:/<mlflow.model_name>@champion).")] = None,
+    allow_stale: Annotated[bool, typer.Option(
+        "--allow-stale", help="Score on a day after the export's as-of date anyway.")] = False,
+    pipeline: Annotated[bool, typer.Option(
+        "--pipeline", help="The DVC stage: the model file `train` wrote and the `features` "
+                           "stage's rows, into paths.score; no MLflow, no run ids.")] = False,
+    track: Annotated[bool, typer.Option(
+        "--track/--no-track", help="Log the scoring to MLflow as a run (weekly mode).")] = True,
+) -> None:
+    """Score every customer at risk: probability, band, value, the list, reasons, drift."""
+    from pipeline.stages import score as stage
+
+    p = _load(params)
+    day = _guard(lambda: _date("--as-of", as_of))
+    if pipeline:
+        if day is not None or model_uri is not None or allow_stale:
+            _fail("--pipeline scores the export's own as-of date with the model `train` wrote: "
+                  "drop --as-of, --model-uri and --allow-stale (or drop --pipeline)")
+        s = _stage("score (pipeline)", lambda log: stage.run_pipeline(
+            p.score, p.report, p.paths, p.mlflow.model_name))
+    else:
+        s = _weekly(p, p.paths, day, model_uri, allow_stale, track)
+    stage.render(s, console)
+
+
+def _weekly(p: Params, paths, day, model_uri, allow_stale: bool, track: bool):
+    from pipeline import tracking
+    from pipeline.stages import score as stage
+
+    uri = tracking.resolve_uri()
+    model = model_uri or f"models:/{p.mlflow.model_name}@champion"
+    return _stage(f"score with {model}", lambda log: stage.run_weekly(
+        p.score, p.report, paths, model_uri=model, tracking_uri=uri,
+        experiment=p.mlflow.experiment, as_of=day, allow_stale=allow_stale, track=track,
+        log=log))
+
+
+@app.command()
+def weekly(
+    export: Annotated[Path, typer.Argument(help="The new export's folder (as paths.raw).")],
+    params: ParamsOpt = Path("params.yaml"),
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="The export's date YYYY-MM-DD (default: data.as_of, else the day "
+                        "after its latest event); also the scoring day.")] = None,
+    model_uri: Annotated[str | None, typer.Option(
+        "--model-uri", help="Default: models:/<mlflow.model_name>@champion.")] = None,
+    track: Annotated[bool, typer.Option("--track/--no-track")] = True,
+) -> None:
+    """The weekly job: ingest a new export into paths.weekly and score it with the champion
+    (no retraining; the DVC workspace is not touched)."""
+    from pipeline.stages import ingest as ingest_stage
+    from pipeline.stages import score as stage
+
+    p = _load(params)
+    day = _guard(lambda: _date("--as-of", as_of))
+    config = p.data if day is None else _guard(lambda: replace(p.data, "data", as_of=day))
+    paths = stage.weekly_paths(p.paths)
+    if not export.is_dir():
+        _fail(f"{export} is not a folder: give the folder of the new export")
+    r = _stage(f"ingest {export} into {paths.interim}",
+               lambda log: ingest_stage.run(config, paths, export, progress=log))
+    console.print(f"ingested the export of {r.as_of}: "
+                  + ", ".join(f"{t.table} {t.kept:,} kept, {t.quarantined:,} quarantined"
+                             for t in r.tables.values() if t.present))
+    stage.render(_weekly(p, paths, None, model_uri, False, track), console)
+
+
+@app.command()
 def register(params: ParamsOpt = Path("params.yaml")) -> None:
     """Log the trained model to MLflow, register it, and apply the champion rule."""
     from pipeline import tracking

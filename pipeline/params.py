@@ -23,6 +23,7 @@ from features.config import FeatureConfig, LabelConfig
 from models.config import EvaluateConfig, TrainConfig
 from records.config import IngestConfig
 from retention.config import ReportConfig
+from scoring.config import ScoreConfig
 from simulator.config import SimulateConfig
 
 
@@ -30,7 +31,8 @@ class ParamsError(UserError):
     """params.yaml (or a flag) is missing a key, has an unknown one, or a value out of range."""
 
 
-OUTPUT_KEYS = ("sim", "interim", "observations", "features", "models", "evaluation", "report")
+OUTPUT_KEYS = ("sim", "interim", "observations", "features", "models", "evaluation", "report",
+               "score", "weekly")
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,16 @@ class Paths:
     evaluation: str  # evaluate: metrics.json, plots/ (DVC metrics and plots, MLflow artifacts)
     registered: str  # register: which model was registered (a file; no run ids)
     report: str  # report: the retention report (figures, cohorts, projection, PNGs, summary.md)
+    score: str  # score: the pipeline's own scoring of its export (model file, no run ids)
+    weekly: str  # the weekly job (outside DVC): interim/ of each new export, scores/<as_of>/
 
     def __post_init__(self) -> None:
         outs = {key: Path(getattr(self, key)).resolve() for key in OUTPUT_KEYS}
         outs["registered"] = Path(self.registered).resolve()
         for a, pa_ in outs.items():
             for b, pb in outs.items():
+                if (a, b) == ("weekly", "interim") and pb == pa_ / "interim":
+                    continue  # the weekly job's own ingest (pipeline.stages.score.weekly_paths)
                 if a != b and (pa_ == pb or pb.is_relative_to(pa_)):
                     raise ConfigError(a, f"{getattr(self, a)} holds paths.{b} ({getattr(self, b)}): "
                                       "each stage needs a folder of its own")
@@ -147,6 +153,7 @@ class Params:
     evaluate: EvaluateConfig
     mlflow: MlflowParams
     report: ReportConfig
+    score: ScoreConfig
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:

@@ -46,7 +46,8 @@ def build_pipeline(params: Params, world: Path, out: Path) -> Paths:
         params.paths, raw=str(world / "export"), sim=str(world),
         interim=str(out / "interim"), observations=str(out / "observations"),
         features=str(out / "features"), models=str(out / "models"),
-        evaluation=str(out / "evaluation"), registered=str(out / "registered.json"))
+        evaluation=str(out / "evaluation"), registered=str(out / "registered.json"),
+        score=str(out / "score"), weekly=str(out / "weekly"))
     ingest_stage.run(params.data, paths, Path(paths.raw))
     observe_stage.run(params.labels, paths)
     features_stage.run(params.features, params.labels, paths)

@@ -14,9 +14,10 @@ from features.catalogue import CATEGORICAL, FAMILY, FEATURES
 from features.config import LabelConfig
 from models.classifier import FeatureContract
 from models.config import TrainConfig
-from models.training import TrainResult, train
+from models.training import TrainingDataError, TrainResult, train
 from pipeline import artifacts, io, tables
 from pipeline.params import Paths
+from scoring import drift
 
 STAGE = "train"
 
@@ -31,6 +32,20 @@ def contract_of(meta: dict, labels: LabelConfig) -> FeatureContract:
                "window_days": meta["spec"]["window_days"],
                "recent_days": meta["spec"]["recent_days"]},
     )
+
+
+def reference(table: pd.DataFrame, days: int) -> drift.References:
+    """The drift reference frozen with the model: the features of customers at risk on the
+    days of the last `days` before the export's as-of date (every observation point there is
+    one: a customer at risk on a day), pooled and per weekday. Not the training points, which
+    are older (labelled) and weighted to other tenures."""
+    t = pd.to_datetime(table["t"])
+    as_of = t[table["kind"] == "scoring"].max()
+    if pd.isna(as_of):
+        raise TrainingDataError("the feature table has no scoring points (nobody at risk on the "
+                                "export's as-of date): the drift reference needs them")
+    recent = table[t >= as_of - pd.Timedelta(days=days)]
+    return drift.build_references(recent, list(FEATURES), list(CATEGORICAL))
 
 
 def run(p: TrainConfig, labels: LabelConfig, paths: Paths,
@@ -48,6 +63,7 @@ def run(p: TrainConfig, labels: LabelConfig, paths: Paths,
     result = train(table, contract_of(meta, labels), p, horizon_days=labels.horizon_days, log=log)
     with artifacts.stage_output(Path(paths.models), STAGE, inputs) as tmp:
         result.final_model.save(tmp / paths.model.name)
+        io.write_json(reference(table, p.reference_days).to_dict(), tmp / paths.model.name / "reference.json")
         result.split_model.save(tmp / paths.split_model.name)
         result.predictions.to_parquet(tmp / paths.predictions.name, index=False)
         io.write_json(result.summary.to_dict(), tmp / paths.train_summary.name)
