@@ -11,7 +11,8 @@ from common.errors import check
 class ScoreConfig:
     """How a week's scores become a list for the retention team (README: weekly scoring)."""
 
-    # lower bound of each band above "low", in increasing order: {medium: 0.15, ...}
+    # lower bound of each band above "low": {medium: 0.15, ...} (kept in order of the bounds,
+    # whatever the order a YAML writer puts the keys in)
     bands: dict[str, float] = field(default_factory=lambda: {
         "medium": 0.15, "high": 0.30, "very_high": 0.50})
     reasons_from_band: str = "high"  # reason codes for the list and for this band and above
@@ -30,8 +31,9 @@ class ScoreConfig:
         edges = list(self.bands.values())
         check(len(edges) > 0 and all(0 < e < 1 for e in edges), "bands",
               f"each band's lower bound must be in (0, 1), not {self.bands}")
-        check(edges == sorted(edges) and len(set(edges)) == len(edges), "bands",
-              f"lower bounds must increase from band to band: {self.bands}")
+        check(len(set(edges)) == len(edges), "bands",
+              f"two bands have the same lower bound: {self.bands}")
+        object.__setattr__(self, "bands", dict(sorted(self.bands.items(), key=lambda kv: kv[1])))
         check("low" not in self.bands, "bands",
               "'low' is the band below the first bound: do not list it")
         check(self.reasons_from_band in self.band_names, "reasons_from_band",

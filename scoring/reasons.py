@@ -475,11 +475,12 @@ def _texts(family: str, rows: np.ndarray, contrib: np.ndarray, feats: list[int],
 
 
 def reasons(model, frame: pd.DataFrame, states, medians: Mapping[str, float], *,
-            top: int = 3) -> pd.DataFrame:
+            top: int = 3, p: np.ndarray | None = None) -> pd.DataFrame:
     """Up to `top` reasons per row of `frame` (the rows that need them: contributions are
     dear), with the agent's next step and p_if_typical, the calibrated probability with the
     top reason's features at their medians (NaN without a reason; the probability itself
-    when those features already are the medians). Columns: `columns(top)`; index: frame's."""
+    when those features already are the medians). Columns: `columns(top)`; index: frame's.
+    `p`: the rows' calibrated probabilities, if the caller has them (one predict less)."""
     if not 1 <= top <= len(FAMILIES):
         raise ValueError(f"top must be 1..{len(FAMILIES)}, got {top}")
     contract = model.contract
@@ -498,28 +499,42 @@ def reasons(model, frame: pd.DataFrame, states, medians: Mapping[str, float], *,
     contrib = contrib_frame[list(names)].to_numpy(np.float64)
     fam = family_contributions(contrib_frame, contract.families).to_numpy()
     values = x.to_numpy(np.float64)  # the contract is checked (model.contributions)
-    p = _proba(model, values)
+    p = _proba(model, values) if p is None else np.asarray(p, dtype=np.float64)
 
-    # the counterfactual per family, where it raises the risk
+    # Every family that raises the risk is a reason. The first reason must also hold as the
+    # agent reads it: setting its features to the reference medians lowers the probability.
+    # Families are tried in contribution order until one passes; one that fails is dropped.
+    # Only reason 1 is checked: one plain predict per row (plus the few that fail), next to
+    # pred_contrib's hundred.
     members = {f: [i for i, name in enumerate(names) if contract.families.get(name) == f]
                for f in FAMILIES}
-    reported = np.zeros((n, len(FAMILIES)), dtype=bool)
-    typical = np.full((n, len(FAMILIES)), np.nan)
-    for k, family in enumerate(FAMILIES):
-        raises = fam[:, k] > 0
-        if not raises.any():
-            continue
-        feats = members[family]
-        at_median = np.array([med[names[i]] for i in feats], dtype=np.float64)
-        v = values[:, feats]
-        same = ((v == at_median) | (np.isnan(v) & np.isnan(at_median))).all(axis=1)
-        typical[:, k] = np.where(raises & same, p, np.nan)
-        check = np.flatnonzero(raises & ~same)
-        if len(check):
-            moved = values[check]
-            moved[:, feats] = at_median
-            typical[check, k] = _proba(model, moved)
-        reported[:, k] = raises & (same | (typical[:, k] < p))
+    reported = fam > 0
+    first_typical = np.full(n, np.nan)
+    by_size = np.argsort(-np.where(reported, fam, -np.inf), axis=1, kind="stable")
+    pending = np.flatnonzero(reported.any(axis=1))
+    for rank in range(len(FAMILIES)):
+        if not len(pending):
+            break
+        k = by_size[pending, rank]
+        pending = pending[reported[pending, k]]
+        k = by_size[pending, rank]
+        if not len(pending):
+            break
+        moved = values[pending].copy()
+        for j, family in enumerate(FAMILIES):
+            rows = k == j
+            if rows.any():
+                feats = members[family]
+                moved[np.ix_(rows, feats)] = [med[names[i]] for i in feats]
+        same = ((moved == values[pending]) | (np.isnan(moved) & np.isnan(values[pending]))
+                ).all(axis=1)
+        typical = p[pending].copy()
+        if (~same).any():
+            typical[~same] = _proba(model, moved[~same])
+        ok = same | (typical < p[pending])
+        first_typical[pending[ok]] = typical[ok]
+        reported[pending[~ok], k[~ok]] = False
+        pending = pending[~ok]
 
     score = np.where(reported, fam, -np.inf)
     order = np.argsort(-score, axis=1, kind="stable")[:, :top]
@@ -544,7 +559,7 @@ def reasons(model, frame: pd.DataFrame, states, medians: Mapping[str, float], *,
         out[f"reason_{slot + 1}_contribution"] = np.where(has, fam[at, k], np.nan)
         if slot == 0:
             first_family = family
-            out["p_if_typical"] = np.where(has, typical[at, k], np.nan)
+            out["p_if_typical"] = np.where(has, first_typical, np.nan)
 
     renew = np.isin(state, ("renewal_due", "pending"))
     key = np.where(renew, state,

@@ -90,7 +90,7 @@ def score(frame: pd.DataFrame, model: ChurnClassifier, reference: drift.Referenc
     need = in_list | np.isin(
         band, config.band_names[config.band_names.index(config.reasons_from_band):])
     explained = reasons.reasons(model, frame.loc[need], out.loc[need, "state"],
-                                reference.medians())
+                                reference.medians(), p=p[need])
     for column in explained.columns:
         blank = np.nan if explained[column].dtype.kind == "f" else ""
         out[column] = blank

@@ -27,9 +27,10 @@ def test_outputs_and_summary(built, trained):
     assert s.boundaries.cal_start < s.boundaries.test_start <= s.boundaries.last
     assert 1 <= s.best_iteration < 3000
     assert trained.uninformative == ()
-    for folder in (built.model, built.split_model):
-        assert {p.name for p in folder.iterdir()} == {"booster.txt", "calibrator.json",
-                                                      "contract.json"}
+    model = {"booster.txt", "calibrator.json", "contract.json"}
+    assert {p.name for p in built.split_model.iterdir()} == model
+    # the production model carries the drift reference the weekly scoring compares against
+    assert {p.name for p in built.model.iterdir()} == model | {"reference.json"}
     assert "run_id" not in (built.model / "contract.json").read_text()
 
 

@@ -274,28 +274,63 @@ def test_the_champion_from_the_registry_and_an_mlflow_run_per_scoring(params, bu
                          tracking_uri=mlflow_uri, experiment="churn", log=lambda m: None)
 
 
-def _cut_model(params, paths, root: Path, day: dt.date):
-    """A model trained on the export as it was on `day` (with its drift reference)."""
-    cut = dataclasses.replace(paths, interim=str(root / "interim"),
+@pytest.fixture(scope="module")
+def frozen(params, built, tmp_path_factory):
+    """A model trained on the export as it was 140 days before its as-of date (with its drift
+    reference): the weeks after it are new to the model."""
+    root = tmp_path_factory.mktemp("frozen")
+    day = tables.manifest(built).as_of - dt.timedelta(days=140)
+    cut = dataclasses.replace(built, interim=str(root / "interim"),
                               observations=str(root / "observations"),
                               features=str(root / "features"), models=str(root / "models"))
-    ingest_stage.cut(paths, Path(cut.interim), day, params.labels.grace_days)
+    ingest_stage.cut(built, Path(cut.interim), day, params.labels.grace_days)
     observe_stage.run(params.labels, cut)
     features_stage.run(params.features, params.labels, cut)
     train_stage.run(dataclasses.replace(params.train, hist_gradient_boosting=None),
                     params.labels, cut, log=lambda m: None)
-    return cut.model
+    return day, cut.model
+
+
+def test_the_profit_sized_list_catches_more_value_than_the_top_k_by_probability(
+        params, built, frozen, tmp_path):
+    """On the simulator, scored on the day the model was frozen, judged by what happened next
+    (the labels of the full export): the list by expected profit holds more realised value at
+    risk (the value of those who then churned) than the same number of highest probabilities."""
+    from features import observations as obs
+
+    day, model = frozen
+    paths = dataclasses.replace(built, weekly=str(tmp_path / "weekly"))
+    s = stage.run_weekly(params.score, params.report, paths, model_uri=str(model),
+                         tracking_uri="", experiment="", track=False, as_of=day,
+                         log=lambda m: None)
+    scores = pd.read_parquet(Path(s.folder) / stage.SCORES)
+    data = stage.read_data(built)
+    runs = obs.runs(data.customers, data.subs, view=data.manifest.as_of,
+                    grace_days=params.labels.grace_days)
+    points = scores[["customer_id"]].merge(
+        obs.scoring_points(obs.runs(data.customers, data.subs, view=day,
+                                    grace_days=params.labels.grace_days), day=day),
+        on="customer_id", how="left")
+    churned = obs.label(points, runs, as_of=data.manifest.as_of,
+                        horizon_days=params.labels.horizon_days,
+                        grace_days=params.labels.grace_days)
+    assert churned.notna().all()
+    scores["realised"] = churned.to_numpy(float) * scores["value"]
+    eligible = scores[~scores["holdout"]]
+    k = int(eligible["in_list"].sum())
+    assert 0 < k <= params.score.capacity
+    by_profit = eligible.loc[eligible["in_list"], "realised"].sum()
+    by_probability = eligible.nlargest(k, "churn_probability")["realised"].sum()
+    assert by_profit > by_probability
 
 
 def test_drift_is_quiet_on_an_unchanged_world_and_alarms_when_usage_drops(params, built,
-                                                                          tmp_path):
+                                                                          frozen, tmp_path):
     """A model frozen 140 days before the export; weekly scorings after it. The unchanged world
     raises no alarm in at least 99 % of (feature, week) pairs; the same world with usage down
     30 % from a day on alarms on usage features within two weeks, and on nothing else while
     the shock is fresh."""
-    m = tables.manifest(built)
-    frozen = m.as_of - dt.timedelta(days=140)
-    model = _cut_model(params, built, tmp_path / "cut", frozen)
+    frozen, model = frozen
     kw = dict(model_uri=str(model), tracking_uri="", experiment="", track=False,
               log=lambda m: None)
     unchanged = dataclasses.replace(built, weekly=str(tmp_path / "a"))
