@@ -82,8 +82,12 @@ class EvaluateConfig:
     seed: int
     shap_sample: int  # points whose contributions the SHAP summary shows
     top_features: int  # churn rate by decile for this many top features
+    # EMPC (Verbraken et al. 2013) assumes one customer lifetime value for all: in the
+    # export's currency, next to score.offer_cost and score.contact_cost
+    empc_clv: float = 4_000_000.0
 
     def __post_init__(self) -> None:
+        check(self.empc_clv > 0, "empc_clv", f"must be above 0, not {self.empc_clv}")
         check(self.resamples >= 0, "resamples",
               f"must be 0 (no intervals) or more, not {self.resamples}")
         _check_seed(self.seed)

@@ -237,7 +237,8 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
     from pipeline.stages import evaluate as stage
 
     p = _load(params)
-    metrics = _stage("evaluate", lambda log: stage.run(p.evaluate, p.paths, log=log))
+    metrics = _stage("evaluate", lambda log: stage.run(p.evaluate, p.paths, log=log,
+                                                         offer=p.score))
     table = Table(title=f"test slice from {metrics['split']['boundaries']['test_start']} "
                         f"({metrics['split']['points']['test']:,} points)")
     table.add_column("model")

@@ -68,7 +68,7 @@ def trained(params, built):
 
     result = train_stage.run(params.train, params.labels, built, log=lambda m: None)
     quick = dataclasses.replace(params.evaluate, resamples=50, shap_sample=500)
-    evaluate_stage.run(quick, built, log=lambda m: None)
+    evaluate_stage.run(quick, built, log=lambda m: None, offer=params.score)
     return result
 
 

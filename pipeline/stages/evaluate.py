@@ -19,9 +19,11 @@ from models import plots
 from models.classifier import ChurnClassifier
 from models.config import EvaluateConfig
 from models.evaluation import Scored, customer_weights, difference, score, summary
+from models.profit import empc
 from models.training import MODELS
 from pipeline import artifacts, io, tables
 from pipeline.params import Paths
+from scoring.config import ScoreConfig
 
 STAGE = "evaluate"
 
@@ -50,7 +52,23 @@ def _summaries(scored: dict[str, Scored]) -> dict:
     return {subset: summary(s) for subset, s in scored.items()}
 
 
-def run(p: EvaluateConfig, paths: Paths, log: Callable[[str], None] = print) -> dict:
+def expected_profit(pred: pd.DataFrame, models: list[str], p: EvaluateConfig,
+                    offer: ScoreConfig) -> dict:
+    """EMPC per model on the test slice: the expected maximum profit per customer of a
+    retention campaign that contacts the top of the model's ranking (Verbraken et al. 2013),
+    with the offer's costs of the weekly scoring and gamma ~ Beta(score.gamma_alpha, _beta)."""
+    y = pred["label"].to_numpy()
+    out = {}
+    for model in models:
+        r = empc(pred[f"p_{model}"].to_numpy(), y, p.empc_clv, offer_cost=offer.offer_cost,
+                 contact_cost=offer.contact_cost, alpha=offer.gamma_alpha, beta=offer.gamma_beta)
+        out[model] = {"empc": r.empc, "contact_share": r.contact_share}
+    return {"clv": p.empc_clv, "offer_cost": offer.offer_cost,
+            "contact_cost": offer.contact_cost, "models": out}
+
+
+def run(p: EvaluateConfig, paths: Paths, log: Callable[[str], None] = print,
+        offer: ScoreConfig | None = None) -> dict:
     artifacts.claim(Path(paths.evaluation), STAGE)
     inputs = artifacts.read_all(*tables.inputs(paths, "models", "features"))
     pred = pd.read_parquet(paths.predictions)
@@ -67,6 +85,8 @@ def run(p: EvaluateConfig, paths: Paths, log: Callable[[str], None] = print) -> 
         if trees in models and p.resamples:  # do trees find more than the linear model?
             metrics[f"{trees}_minus_l1_logistic"] = difference(
                 scored[trees]["all"], scored["l1_logistic"]["all"], ("roc_auc", "pr_auc", "brier"))
+    if offer is not None and pred["label"].nunique() == 2:
+        metrics["empc"] = expected_profit(pred, models, p, offer)
     with_truth = pred[pred["truth"].notna()]
     if len(with_truth):
         truth_subsets = subsets if len(with_truth) == len(pred) else _subsets(with_truth, p)
@@ -125,6 +145,9 @@ def headline_metrics(metrics: dict) -> dict:
     for model, subsets in metrics["test"].items():
         if "all" in subsets:
             out[model] = {m: subsets["all"][m]["value"] for m in HEADLINE if m in subsets["all"]}
+    for model, r in metrics.get("empc", {}).get("models", {}).items():
+        if model in out:
+            out[model] |= {"empc": r["empc"], "empc_contact_share": r["contact_share"]}
     auc = metrics["test"]["lightgbm"]["all"]["roc_auc"]
     if "lo" in auc:
         out["lightgbm"] |= {"roc_auc_lo": auc["lo"], "roc_auc_hi": auc["hi"]}

@@ -113,6 +113,26 @@ def test_peer_is_early_stopped_and_evaluated(built, trained, params):
     assert d["lo"] <= d["value"] <= d["hi"]
 
 
+def test_evaluate_reports_the_expected_maximum_profit_of_each_model(built, trained, params):
+    """EMPC on the test slice (models.profit.empc, checked against the published vector in
+    tests/models/test_profit.py): LightGBM's ranking earns more per customer than the base
+    rate's (one score for all: at best the better of contacting nobody or everybody)."""
+    from models.profit import empc
+    from pipeline import io
+
+    metrics = io.read_json(built.metrics_detail)
+    e = metrics["empc"]
+    assert e["clv"] == params.evaluate.empc_clv and e["offer_cost"] == params.score.offer_cost
+    pred = trained.predictions
+    want = empc(pred["p_lightgbm"].to_numpy(), pred["label"].to_numpy(), params.evaluate.empc_clv,
+                offer_cost=params.score.offer_cost, contact_cost=params.score.contact_cost)
+    assert e["models"]["lightgbm"]["empc"] == pytest.approx(want.empc, rel=1e-8)
+    assert e["models"]["lightgbm"]["empc"] > e["models"]["base_rate"]["empc"] >= 0
+    assert 0 < e["models"]["lightgbm"]["contact_share"] < 1
+    headline = io.read_json(built.metrics)
+    assert headline["lightgbm"]["empc"] == e["models"]["lightgbm"]["empc"]
+
+
 def test_peer_is_skipped_when_its_params_are_null(built, params, tmp_path):
     import dataclasses
 

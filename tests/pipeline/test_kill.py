@@ -22,14 +22,17 @@ pytestmark = pytest.mark.slow
 
 # stage -> the paths key of its output folder
 STAGES = {"simulate": "sim", "ingest": "interim", "observe": "observations",
-          "features": "features", "train": "models", "evaluate": "evaluation"}
+          "features": "features", "train": "models", "evaluate": "evaluation",
+          "score": "score"}
+FLAGS = {"score": ["--pipeline"]}  # as dvc.yaml runs it (the weekly job commits the same way)
 
 
 def _churn(cwd: Path, stage: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != artifacts.KILL_AT}
     if kill_at:
         env[artifacts.KILL_AT] = kill_at
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", stage], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", stage, *FLAGS.get(stage, [])],
+                          cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
 
 

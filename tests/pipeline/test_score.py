@@ -360,3 +360,30 @@ def test_drift_is_quiet_on_an_unchanged_world_and_alarms_when_usage_drops(params
     assert any(f.startswith("usage_") for f in seen[14])
     fresh = [f for d in (7, 14, 21, 28) for f in seen[d]]
     assert fresh and all(f.startswith("usage_") for f in fresh), seen
+
+
+def test_mistakes_end_in_a_message_and_exit_2(scored, tmp_path, mlflow_uri):
+    paths, _, _ = scored
+    params = str(_params(tmp_path, paths))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    old = tmp_path / "old-model"
+    old.mkdir()
+    for f in ("booster.txt", "calibrator.json", "contract.json"):  # a model from before drift
+        (old / f).write_bytes((Path(paths.model) / f).read_bytes())
+    cases = [
+        (["score", "--pipeline", "--as-of", "2025-01-01"], "drop --as-of"),
+        (["score", "--no-track", "--model-uri", str(empty)], "holds no model"),
+        (["score", "--no-track", "--model-uri", str(old)], "reference.json"),
+        (["score", "--no-track"], "not in the registry"),  # an empty store: no champion yet
+        (["score", "--no-track", "--model-uri", str(paths.model), "--as-of", "2025-13-01"],
+         "not a date"),
+        (["weekly", str(tmp_path / "nowhere"), "--model-uri", str(paths.model)],
+         "not a folder"),
+        (["weekly", str(empty), "--model-uri", str(paths.model), "--no-track"], "customers"),
+    ]
+    for args, words in cases:
+        r = runner.invoke(app, [*args, "--params", params])
+        assert r.exit_code == 2, (args, r.output)
+        assert words in r.output, (args, r.output)
+        assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
