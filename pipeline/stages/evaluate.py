@@ -147,7 +147,9 @@ def headline_metrics(metrics: dict) -> dict:
             out[model] = {m: subsets["all"][m]["value"] for m in HEADLINE if m in subsets["all"]}
     for model, r in metrics.get("empc", {}).get("models", {}).items():
         if model in out:
-            out[model] |= {"empc": r["empc"], "empc_contact_share": r["contact_share"]}
+            out[model]["empc"] = r["empc"]
+            if model == "lightgbm":
+                out[model]["empc_contact_share"] = r["contact_share"]
     auc = metrics["test"]["lightgbm"]["all"]["roc_auc"]
     if "lo" in auc:
         out["lightgbm"] |= {"roc_auc_lo": auc["lo"], "roc_auc_hi": auc["hi"]}

@@ -51,7 +51,7 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
-STAGES = ("simulate", "ingest", "observe", "features", "train", "evaluate", "register")
+STAGES = ("simulate", "ingest", "observe", "features", "train", "evaluate", "register", "score")
 
 
 def test_repro_builds_then_is_a_no_op(repo):
@@ -81,6 +81,25 @@ def test_repro_builds_then_is_a_no_op(repo):
     assert len(_leaves(metrics)) <= 60
     detail = json.loads((repo / "reports" / "evaluation" / "metrics_detail.json").read_text())
     assert len(_leaves(detail)) > 500
+
+
+def test_the_weekly_job_leaves_dvc_with_nothing_to_do(repo):
+    """`churn weekly <export>` with the champion the repro registered: its own workspace, an
+    MLflow run; afterwards `dvc repro` still has nothing to run."""
+    lock = (repo / "dvc.lock").read_bytes()
+    out = _run([sys.executable, "-m", "pipeline.cli", "weekly", "data/sim/export"], repo)
+    assert "expected saved value" in out.stderr + out.stdout
+    weeks = list((repo / "data" / "weekly" / "scores").iterdir())
+    assert len(weeks) == 1 and (weeks[0] / "scores.parquet").is_file()
+    store = f"sqlite:///{repo / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    experiment = client.get_experiment_by_name("churn").experiment_id
+    runs = client.search_runs([experiment], f"attributes.run_name = 'score {weeks[0].name}'")
+    assert len(runs) == 1 and runs[0].data.tags["model_version"] == "1"
+    again = _run([sys.executable, "-m", "dvc", "repro"], repo)
+    assert "Running stage" not in again.stdout
+    assert (repo / "dvc.lock").read_bytes() == lock
+    assert "up to date" in _run([sys.executable, "-m", "dvc", "status"], repo).stdout.lower()
 
 
 def test_a_fresh_clone_registers_in_its_own_store(repo):
