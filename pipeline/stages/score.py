@@ -311,7 +311,7 @@ def run_pipeline(config: ScoreConfig, report: ReportConfig, paths: Paths,
     scored = _score(table, data, loaded, config, report, as_of=data.manifest.as_of,
                     at_risk=at_risk)
     summary = summarise(scored, loaded, as_of=data.manifest.as_of, m=data.manifest,
-                        folder=target, at_risk=at_risk)
+                        folder=Path(paths.score), at_risk=at_risk)  # no machine's path in it
     write(target, scored, summary, inputs)
     return summary
 
