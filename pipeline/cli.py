@@ -386,6 +386,24 @@ def weekly(
 
 
 @app.command()
+def backtest(
+    params: ParamsOpt = Path("params.yaml"),
+    track: Annotated[bool, typer.Option(
+        "--track/--no-track", help="Log the backtest to MLflow as a run.")] = True,
+) -> None:
+    """How did last weeks' scores do? Each scored week against the churn that followed."""
+    from pipeline import tracking
+    from pipeline.stages import backtest as stage
+
+    p = _load(params)
+    uri = tracking.resolve_uri() if track else ""
+    s = _stage("backtest", lambda log: stage.run(
+        p.evaluate, p.score, p.paths, track=track, tracking_uri=uri,
+        experiment=p.mlflow.experiment, log=log))
+    stage.render(s, console)
+
+
+@app.command()
 def register(params: ParamsOpt = Path("params.yaml")) -> None:
     """Log the trained model to MLflow, register it, and apply the champion rule."""
     from pipeline import tracking

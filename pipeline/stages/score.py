@@ -77,6 +77,7 @@ class ScoreSummary:
     top_reasons: list[tuple[str, int]]  # family -> customers listed with it as reason_1
     actions: dict[str, int]
     folder: str
+    model_label: dict = field(default_factory=dict)  # the model's label: horizon, grace days
     mlflow_run_id: str = ""
     stale: bool = False
     notes: list[str] = field(default_factory=list)
@@ -285,7 +286,8 @@ def summarise(scored: Scored, loaded: LoadedModel, *, as_of: dt.date, m: tables.
         top_reasons=Counter(listed["reason_1_family"][listed["reason_1_family"] != ""]
                             ).most_common(),
         actions={k: int(v) for k, v in listed["suggested_action"].value_counts().items()},
-        folder=str(folder), stale=as_of > m.as_of)
+        folder=str(folder), stale=as_of > m.as_of,
+        model_label={k: int(v) for k, v in sorted(loaded.model.contract.label.items())})
 
 
 def write(target: Path, scored: Scored, summary: ScoreSummary, inputs: dict) -> None:

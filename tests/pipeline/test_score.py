@@ -387,3 +387,38 @@ def test_mistakes_end_in_a_message_and_exit_2(scored, tmp_path, mlflow_uri):
         assert r.exit_code == 2, (args, r.output)
         assert words in r.output, (args, r.output)
         assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
+
+
+def test_backtest_judges_the_weeks_whose_outcome_is_known(params, built, trained, tmp_path,
+                                                          mlflow_uri):
+    """Weeks scored 100 and 93 days before the export are judged against the churn that
+    followed (the model's horizon + grace have passed); the export's own week is pending."""
+    from mlflow import MlflowClient
+
+    from pipeline.stages import backtest
+
+    m = tables.manifest(built)
+    paths = dataclasses.replace(built, weekly=str(tmp_path / "weekly"))
+    kw = dict(model_uri=str(built.model), tracking_uri="", experiment="", track=False,
+              log=lambda m: None)
+    for days in (100, 93, 0):
+        stage.run_weekly(params.score, params.report, paths,
+                         as_of=m.as_of - dt.timedelta(days=days), **kw)
+    s = backtest.run(params.evaluate, params.score, paths, tracking_uri=mlflow_uri,
+                     experiment="churn", log=lambda m: None)
+    assert [w["as_of"] for w in s.judged] == [
+        (m.as_of - dt.timedelta(days=d)).isoformat() for d in (100, 93)]
+    assert [w["as_of"] for w in s.pending] == [m.as_of.isoformat()]
+    for w in s.judged:
+        assert w["customers"] > 1000 and w["left_out"] == 0
+        assert 0.7 < w["auc"] < 0.95 and 0 < w["churn"] < 0.4
+        assert abs(w["mean_probability"] - w["churn"]) < 0.05
+    weeks = pd.read_csv(tmp_path / "weekly" / "backtest" / "weeks.csv")
+    assert len(weeks) == 2 and {"auc", "empc", "campaign_effect_lo"} <= set(weeks.columns)
+    assert (tmp_path / "weekly" / "backtest" / "plots" / "weeks.png").is_file()
+    run = MlflowClient(mlflow_uri).get_run(s.mlflow_run_id)
+    assert run.info.run_name == "backtest" and "share_auc_inside" in run.data.metrics
+    # no history at all: a message, not a traceback
+    empty = dataclasses.replace(built, weekly=str(tmp_path / "none"))
+    with pytest.raises(stage.UserError, match="score history"):
+        backtest.run(params.evaluate, params.score, empty, track=False, log=lambda m: None)

@@ -1,0 +1,245 @@
+"""`churn backtest`: every week of the score history against the churn that followed it.
+
+Reads the score history (`<paths.weekly>/scores/<as_of>/`) and the newest export ingested
+(the weekly job's or the pipeline's, whichever is later); judges each week whose outcome is
+known by then (as_of + the scoring model's horizon + grace <= the export's as-of date) with the
+label definition of the model that scored it (scoring.backtest); writes
+`<paths.weekly>/backtest/` whole (weeks.csv, reliability.csv, plots, summary.json) and logs an
+MLflow run. Outside DVC, like the history it reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common.errors import UserError
+from common.exact import round_floats, round_sig
+from features import observations as obs
+from models.config import EvaluateConfig
+from pipeline import artifacts, io, tables, tracking
+from pipeline.params import Paths
+from pipeline.stages import score as score_stage
+from scoring import backtest
+from scoring.config import ScoreConfig
+
+STAGE = "backtest"
+WEEKS, RELIABILITY, SUMMARY = "weeks.csv", "reliability.csv", "summary.json"
+
+
+@dataclass
+class BacktestSummary:
+    export: str  # the interim folder the outcomes come from
+    export_as_of: str
+    judged: list[dict]  # one row per judged week (weeks.csv)
+    pending: list[dict]  # weeks whose outcome is not known yet: as_of, known_on
+    folder: str
+    mlflow_run_id: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return round_floats(dataclasses.asdict(self))
+
+
+def outcome_source(paths: Paths) -> Paths:
+    """The paths whose interim folder is the newest export ingested: the weekly job's or the
+    pipeline's."""
+    weekly = score_stage.weekly_paths(paths)
+    best, best_day = None, None
+    for candidate in (weekly, paths):
+        if artifacts.StageRecord.read(Path(candidate.interim)) is None:
+            continue
+        day = tables.manifest(candidate).as_of
+        if best_day is None or day > best_day:
+            best, best_day = candidate, day
+    if best is None:
+        raise UserError(f"no ingested export in {weekly.interim} or {paths.interim}: run "
+                        "`churn weekly <export>` (or `dvc repro`) first")
+    return best
+
+
+def _weeks(paths: Paths) -> list[tuple[Path, dict]]:
+    root = Path(paths.weekly) / "scores"
+    out = []
+    for folder in sorted(root.glob("*/")) if root.is_dir() else []:
+        if folder.name.startswith(".") or not (folder / score_stage.SUMMARY).is_file():
+            continue
+        artifacts.read(artifacts.Input("scores", folder, score_stage.STAGE))
+        out.append((folder, json.loads((folder / score_stage.SUMMARY).read_text())))
+    return out
+
+
+def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, track: bool = True,
+        tracking_uri: str = "", experiment: str = "",
+        log: Callable[[str], None] = print) -> BacktestSummary:
+    target = artifacts.claim(Path(paths.weekly) / "backtest", STAGE)
+    weeks = _weeks(paths)
+    if not weeks:
+        raise UserError(f"the score history ({Path(paths.weekly) / 'scores'}) is empty: run "
+                        "`churn score` or `churn weekly <export>` first")
+    source = outcome_source(paths)
+    record = artifacts.read_all(*tables.inputs(source, "interim"))["interim"]
+    data = score_stage.read_data(source)
+    now = data.manifest.as_of
+    log(f"outcomes from the export of {now} ({source.interim}); {len(weeks)} week(s) scored")
+    rows, pending, curves, notes, inputs = [], [], [], [], {"interim": record}
+    runs_now = {}
+    for folder, summary in weeks:
+        day = pd.Timestamp(summary["as_of"]).date()
+        label = summary.get("model_label") or {}
+        horizon, grace = int(label.get("horizon_days", 60)), int(label.get("grace_days", 14))
+        known = day + pd.Timedelta(days=horizon + grace)
+        if known > now:
+            pending.append({"as_of": day.isoformat(), "known_on": known.isoformat()})
+            continue
+        inputs[f"week {day}"] = artifacts.StageRecord.read(folder)
+        scores = pd.read_parquet(folder / score_stage.SCORES)
+        if grace not in runs_now:
+            runs_now[grace] = obs.runs(data.customers, data.subs, view=now, grace_days=grace)
+        points = obs.scoring_points(obs.runs(data.customers, data.subs, view=day,
+                                             grace_days=grace), day=day)
+        matched = scores[["customer_id"]].merge(points, on="customer_id", how="left")
+        missing = int(matched["run"].isna().sum())
+        if missing:
+            notes.append(f"{day}: {missing:,} scored customers are not at risk on that day in "
+                         f"the export of {now} (a different export?): left out")
+        keep = matched["run"].notna().to_numpy()
+        scores, matched = scores[keep].reset_index(drop=True), matched[keep].reset_index(drop=True)
+        matched["run"] = matched["run"].astype("int64")
+        churned = obs.label(matched, runs_now[grace], as_of=now, horizon_days=horizon,
+                            grace_days=grace)
+        y = churned.to_numpy(dtype=float)
+        row = {"as_of": day.isoformat(), "model_version": summary.get("model_version", ""),
+               "left_out": missing}
+        row |= backtest.judge(scores, y, summary.get("expected", {}), clv=evaluate.empc_clv,
+                              offer_cost=offer.offer_cost, contact_cost=offer.contact_cost,
+                              alpha=offer.gamma_alpha, beta=offer.gamma_beta)
+        rows.append(row)
+        curves.append(backtest.reliability(scores["churn_probability"].to_numpy(float),
+                                           y.astype(np.int64)).assign(as_of=day.isoformat()))
+        log(f"{day}: AUC {row['auc']:.3f} (expected {row['auc_expected']:.3f}), mean p "
+            f"{row['mean_probability']:.3f} vs churn {row['churn']:.3f}")
+    table = pd.DataFrame(rows)
+    reliability = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    summary = BacktestSummary(export=str(source.interim), export_as_of=now.isoformat(),
+                              judged=table.to_dict("records"), pending=pending,
+                              folder=str(target), notes=notes)
+    with artifacts.stage_output(target, STAGE, inputs) as tmp:
+        _csv(table, tmp / WEEKS)
+        _csv(reliability, tmp / RELIABILITY)
+        if len(table):
+            plots = tmp / "plots"
+            plots.mkdir()
+            for name, fig in _figures(table, reliability).items():
+                fig.savefig(plots / f"{name}.png", format="png", metadata={"Software": None})
+        io.write_json(summary.to_dict(), tmp / SUMMARY)
+    if track and len(table):
+        summary.mlflow_run_id = _track(target, table, summary, tracking_uri, experiment)
+    return summary
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> None:
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype.kind == "f":
+            out[c] = round_sig(out[c].to_numpy())
+    out.to_csv(path, index=False, lineterminator="\n")
+
+
+def _figures(table: pd.DataFrame, reliability: pd.DataFrame) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    days = pd.to_datetime(table["as_of"])
+    out = {}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    ax = axes[0]
+    ax.fill_between(days, table["auc_band_low"], table["auc_band_high"], alpha=0.25,
+                    label="expected 5..95 %")
+    ax.plot(days, table["auc"], "o-", label="realised AUC")
+    ax.plot(days, table["auc_expected"], "s--", label="expected AUC")
+    ax.set_title("AUC per week")
+    ax.legend()
+    ax = axes[1]
+    ax.errorbar(days, table["churn"], yerr=[table["churn"] - table["churn_lo"],
+                                            table["churn_hi"] - table["churn"]],
+                fmt="o", label="realised churn (95 % Wilson)")
+    ax.plot(days, table["mean_probability"], "s--", label="mean probability")
+    ax.set_title("Level per week")
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    out["weeks"] = fig
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for day, g in reliability.groupby("as_of", sort=True):
+        ax.plot(g["mean_probability"], g["churn"], "o-", alpha=0.6, label=day)
+    top = float(max(reliability["mean_probability"].max(), reliability["churn"].max(), 0.05))
+    ax.plot([0, top], [0, top], "k:", label="calibrated")
+    ax.set_xlabel("mean probability (decile)")
+    ax.set_ylabel("realised churn")
+    ax.set_title("Reliability per week")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out["reliability"] = fig
+    return out
+
+
+def _track(folder: Path, table: pd.DataFrame, summary: BacktestSummary, uri: str,
+           experiment: str) -> str:
+    with tracking.server_errors(uri):
+        import mlflow
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        tracking.setup(uri, experiment)
+        tags = tracking.git_state() | {"kind": "backtest", "export_as_of": summary.export_as_of,
+                                       "weeks_judged": str(len(table))}
+        metric_cols = ["auc", "brier", "lift_top_decile", "empc", "mean_probability", "churn",
+                       "list_precision", "campaign_effect"]
+        with mlflow.start_run(run_name="backtest", tags=tags) as run:
+            for step, row in enumerate(table.to_dict("records")):
+                values = {c: float(row[c]) for c in metric_cols
+                          if row.get(c) is not None and np.isfinite(float(row[c]))}
+                mlflow.log_metrics(values, step=step)
+            inside = {f"share_{m}_inside": float(table[f"{m}_inside"].mean())
+                      for m in ("auc", "brier", "lift_top_decile")}
+            inside["share_level_inside"] = float(table["level_inside"].mean())
+            mlflow.log_metrics(inside)
+            mlflow.log_artifacts(str(folder))
+        return run.info.run_id
+
+
+def render(s: BacktestSummary, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"backtest: outcomes from the export of {s.export_as_of}")
+    for col in ("week", "customers", "AUC", "expected", "in band", "Brier", "mean p", "churn",
+                "list precision", "campaign effect"):
+        table.add_column(col, justify="left" if col == "week" else "right")
+
+    def f(x, fmt=".3f"):
+        return "-" if x is None or x != x else format(x, fmt)
+
+    for r in s.judged:
+        table.add_row(r["as_of"], f"{r['customers']:,}", f(r["auc"]), f(r["auc_expected"]),
+                      "yes" if r["auc_inside"] else "no", f(r["brier"], ".4f"),
+                      f(r["mean_probability"]), f"{f(r['churn'])} [{f(r['churn_lo'])}, "
+                      f"{f(r['churn_hi'])}]", f(r["list_precision"]),
+                      f"{f(r['campaign_effect'], '+.3f')} [{f(r['campaign_effect_lo'], '+.3f')}, "
+                      f"{f(r['campaign_effect_hi'], '+.3f')}]")
+    console.print(table)
+    if s.pending:
+        console.print("not known yet: " + ", ".join(
+            f"{w['as_of']} (on {w['known_on']})" for w in s.pending))
+    for note in s.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"{s.folder}/: {WEEKS}, {RELIABILITY}, plots/, {SUMMARY}"
+                  + (f"; MLflow run {s.mlflow_run_id}" if s.mlflow_run_id else ""))
