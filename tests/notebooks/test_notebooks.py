@@ -15,8 +15,18 @@ from pipeline.params import json_ready
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
 
+@pytest.fixture(scope="module")
+def scored(params, built, trained):
+    """The pipeline's scoring of the built world (the `score` stage), for the list notebook."""
+    from pipeline.stages import score
+
+    score.run_pipeline(params.score, params.report, built, "churn")
+    return built
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes(path, params, built, tmp_path, monkeypatch):
+def test_notebook_executes(path, params, scored, tmp_path, monkeypatch):
+    built = scored
     raw = json_ready(dataclasses.asdict(params))
     raw["paths"] = json_ready(dataclasses.asdict(built))
     settings = tmp_path / "params.yaml"
