@@ -377,12 +377,15 @@ def weekly(
     paths = stage.weekly_paths(p.paths)
     if not export.is_dir():
         _fail(f"{export} is not a folder: give the folder of the new export")
-    r = _stage(f"ingest {export} into {paths.interim}",
-               lambda log: ingest_stage.run(config, paths, export, progress=log))
-    console.print(f"ingested the export of {r.as_of}: "
-                  + ", ".join(f"{t.table} {t.kept:,} kept, {t.quarantined:,} quarantined"
-                             for t in r.tables.values() if t.present))
-    stage.render(_weekly(p, paths, None, model_uri, False, track), console)
+    _guard(lambda: stage.check_workspace(p.paths))
+    with stage.weekly_lock(p.paths):
+        r = _stage(f"ingest {export} into {paths.interim}",
+                   lambda log: ingest_stage.run(config, paths, export, progress=log))
+        console.print(f"ingested the export of {r.as_of}: "
+                      + ", ".join(f"{t.table} {t.kept:,} kept, {t.quarantined:,} quarantined"
+                                  for t in r.tables.values() if t.present))
+        s = _weekly(p, paths, None, model_uri, False, track)
+    stage.render(s, console)
 
 
 @app.command()

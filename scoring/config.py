@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from common.errors import check
@@ -11,8 +12,7 @@ from common.errors import check
 class ScoreConfig:
     """How a week's scores become a list for the retention team (README: weekly scoring)."""
 
-    # lower bound of each band above "low": {medium: 0.15, ...} (kept in order of the bounds,
-    # whatever the order a YAML writer puts the keys in)
+    # lower bound of each band above "low", from the lowest up: {medium: 0.15, ...}
     bands: dict[str, float] = field(default_factory=lambda: {
         "medium": 0.15, "high": 0.30, "very_high": 0.50})
     reasons_from_band: str = "high"  # reason codes for the list and for this band and above
@@ -28,12 +28,21 @@ class ScoreConfig:
     expected_draws: int = 200  # simulated outcomes behind the expected-performance bands
 
     def __post_init__(self) -> None:
+        for key in ("offer_cost", "contact_cost", "gamma_alpha", "gamma_beta", "holdout_share",
+                    "drift_alpha", "drift_min_psi"):
+            value = getattr(self, key)
+            check(math.isfinite(value), key, f"must be a finite number, not {value}")
+        check(self.gamma_alpha <= 1e6 and self.gamma_beta <= 1e6, "gamma_alpha",
+              f"Beta({self.gamma_alpha}, {self.gamma_beta}) is too large to mean anything "
+              "(at most 1e6 each)")
+        check(self.expected_draws <= 100_000, "expected_draws",
+              f"must be at most 100,000 (200 give a stable 5..95 % band), not "
+              f"{self.expected_draws}")
         edges = list(self.bands.values())
         check(len(edges) > 0 and all(0 < e < 1 for e in edges), "bands",
               f"each band's lower bound must be in (0, 1), not {self.bands}")
-        check(len(set(edges)) == len(edges), "bands",
-              f"two bands have the same lower bound: {self.bands}")
-        object.__setattr__(self, "bands", dict(sorted(self.bands.items(), key=lambda kv: kv[1])))
+        check(edges == sorted(edges) and len(set(edges)) == len(edges), "bands",
+              f"list the bands from the lowest bound up, each above the last: {self.bands}")
         check("low" not in self.bands, "bands",
               "'low' is the band below the first bound: do not list it")
         check(self.reasons_from_band in self.band_names, "reasons_from_band",

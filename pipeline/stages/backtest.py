@@ -121,6 +121,13 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, track: bo
         row |= backtest.judge(scores, y, summary.get("expected", {}), clv=evaluate.empc_clv,
                               offer_cost=offer.offer_cost, contact_cost=offer.contact_cost,
                               alpha=offer.gamma_alpha, beta=offer.gamma_beta)
+        if not summary.get("live", True):
+            # a look at the past (`churn score --as-of`): nobody was contacted from that list
+            for key in ("campaign_effect", "campaign_effect_lo", "campaign_effect_hi"):
+                row[key] = np.nan
+            notes.append(f"{day}: scored after the fact (--as-of before its export's date): "
+                         "no campaign effect")
+        row["live"] = bool(summary.get("live", True))
         rows.append(row)
         curves.append(backtest.reliability(scores["churn_probability"].to_numpy(float),
                                            y.astype(np.int64)).assign(as_of=day.isoformat()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import tempfile
@@ -80,6 +81,7 @@ class ScoreSummary:
     model_label: dict = field(default_factory=dict)  # the model's label: horizon, grace days
     mlflow_run_id: str = ""
     stale: bool = False
+    live: bool = True  # scored on the export's own as-of date (not a look at the past)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -109,14 +111,45 @@ def _reference(folder: Path) -> drift.References:
     return drift.References.from_dict(json.loads(path.read_text()))
 
 
+MODEL_FILES = ("booster.txt", "calibrator.json", "contract.json", REFERENCE)
+
+
 def load_file_model(folder: Path, name: str) -> LoadedModel:
+    """The model in `folder`, checked whole: its version names the hash of all its files, and
+    the contract must name the booster's own features in the booster's order (LightGBM takes
+    columns by position: an edited contract would silently change every score)."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder} not found: give --model-uri a model folder (the `churn` "
+                        "folder `churn train` writes) or models:/<name>@<alias>")
     if not (folder / "booster.txt").is_file():
         raise UserError(f"{folder} holds no model (booster.txt): run `churn train` first, or "
                         "give --model-uri a model folder or models:/<name>@<alias>")
-    md5 = artifacts.md5(folder / "booster.txt")
-    return LoadedModel(ChurnClassifier.load(folder), _reference(folder), name, f"file:{md5[:12]}",
-                       "", md5)
+    try:
+        model = ChurnClassifier.load(folder)
+        reference = _reference(folder)
+        label = model.contract.label
+        for key in ("grace_days", "early_life_days", "horizon_days", "window_days",
+                    "recent_days"):
+            int(label[key])
+    except UserError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as err:
+        raise ModelMismatch(f"the model in {folder} is damaged ({type(err).__name__}: "
+                            f"{str(err)[:200]}): retrain it (`churn train`) or pass another "
+                            "--model-uri") from None
+    booster_features = list(model.booster.feature_name())
+    if booster_features != list(model.contract.features):
+        bad = next((f"position {i + 1}: contract {a!r}, booster {b!r}" for i, (a, b) in
+                    enumerate(zip(model.contract.features, booster_features, strict=False))
+                    if a != b), f"{len(model.contract.features)} features in the contract, "
+                   f"{len(booster_features)} in the booster")
+        raise ModelMismatch(f"the model in {folder} is inconsistent: its contract.json does not "
+                            f"name the booster's features ({bad}): retrain it or restore the "
+                            "files `churn train` wrote")
+    digest = hashlib.md5(  # noqa: S324 - a content hash
+        "".join(artifacts.md5(folder / f) for f in MODEL_FILES).encode()).hexdigest()
+    return LoadedModel(model, reference, name, f"file:{digest[:12]}", "", digest)
 
 
 def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
@@ -186,8 +219,8 @@ def check_as_of(as_of: dt.date | None, m: tables.Manifest, allow_stale: bool) ->
 
 
 def _distinct(path: Path, column: str) -> list[str]:
-    rows = duckdb.connect().sql(f"SELECT DISTINCT {column} FROM read_parquet('{path}') "
-                      f"WHERE {column} IS NOT NULL").fetchall()
+    rows = duckdb.connect().execute(f"SELECT DISTINCT {column} FROM read_parquet(?) "
+                                    f"WHERE {column} IS NOT NULL", [str(path)]).fetchall()
     return sorted(str(r[0]) for r in rows)
 
 
@@ -286,8 +319,18 @@ def summarise(scored: Scored, loaded: LoadedModel, *, as_of: dt.date, m: tables.
         top_reasons=Counter(listed["reason_1_family"][listed["reason_1_family"] != ""]
                             ).most_common(),
         actions={k: int(v) for k, v in listed["suggested_action"].value_counts().items()},
-        folder=str(folder), stale=as_of > m.as_of,
+        folder=str(folder), stale=as_of > m.as_of, live=as_of >= m.as_of,
+        notes=_notes(s),
         model_label={k: int(v) for k, v in sorted(loaded.model.contract.label.items())})
+
+
+def _notes(s: pd.DataFrame) -> list[str]:
+    notes = []
+    unknown = int(s["value"].isna().sum())
+    if unknown:
+        notes.append(f"{unknown:,} customers have no value (no renewal history on their plan's "
+                     "clock yet, so no DERL): they are scored but never listed")
+    return notes
 
 
 def write(target: Path, scored: Scored, summary: ScoreSummary, inputs: dict) -> None:
@@ -314,6 +357,7 @@ def run_pipeline(config: ScoreConfig, report: ReportConfig, paths: Paths,
                     at_risk=at_risk)
     summary = summarise(scored, loaded, as_of=data.manifest.as_of, m=data.manifest,
                         folder=Path(paths.score), at_risk=at_risk)  # no machine's path in it
+    _unchanged(paths, data)
     write(target, scored, summary, inputs)
     return summary
 
@@ -322,21 +366,65 @@ def week_folder(paths: Paths, as_of: dt.date) -> Path:
     return Path(paths.weekly) / "scores" / as_of.isoformat()
 
 
+def _unchanged(paths: Paths, data: Data) -> None:
+    """The export read at the start is still the one there: another run (a new ingest) did not
+    swap it in while this one was reading it."""
+    now = artifacts.StageRecord.read(Path(paths.interim))
+    if now is None or now.digest != data.record.digest:
+        raise artifacts.StaleInputError(
+            f"{paths.interim} was replaced while this scoring read it (another `churn weekly` "
+            "or `churn ingest` ran at the same time): nothing was written; run it again")
+
+
+def _check_day(day: dt.date, data: Data) -> None:
+    first = data.customers["signup_date"].min()
+    if pd.isna(first) or day <= pd.Timestamp(first).date():
+        raise UserError(f"nobody had signed up before {day} (the export's first signup is "
+                        f"{'none' if pd.isna(first) else pd.Timestamp(first).date()}): choose a "
+                        "later --as-of")
+    if (day - data.manifest.as_of).days > 366:
+        raise StaleExport(f"--as-of {day} is more than a year after the export's as-of date "
+                          f"{data.manifest.as_of}: ingest a newer export")
+
+
+def _newer_week(target: Path, m: tables.Manifest) -> None:
+    """A week scored from a newer export is never replaced by a scoring of an older one."""
+    path = target / SUMMARY
+    if not path.is_file():
+        return
+    try:
+        before = dt.date.fromisoformat(json.loads(path.read_text())["export_as_of"])
+    except (ValueError, KeyError, TypeError):
+        return
+    if before > m.as_of:
+        raise UserError(f"{target} was scored from a newer export (of {before}) than this one "
+                        f"(of {m.as_of}): it is kept. Score the newer export (`churn weekly "
+                        "<folder>`), or choose another --as-of")
+
+
 def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model_uri: str,
                tracking_uri: str, experiment: str, as_of: dt.date | None = None,
                allow_stale: bool = False, track: bool = True,
                log: Callable[[str], None] = print) -> ScoreSummary:
     """Score the ingested export (paths.interim) on `as_of` with a registered model, into the
     score history, and log the run to MLflow."""
+    check_workspace(paths)
+    if track:
+        tracking.check_reachable(tracking_uri)  # in seconds, before any work
     data = read_data(paths)
     day = check_as_of(as_of, data.manifest, allow_stale)
+    _check_day(day, data)
     target = artifacts.claim(week_folder(paths, day), STAGE)
+    _newer_week(target, data.manifest)
     loaded = load_registered(model_uri, tracking_uri)
     log(f"model {loaded.name} version {loaded.version}; export of {data.manifest.as_of}, "
         f"scoring {day}")
     grace = int(loaded.model.contract.label["grace_days"])
     runs = value.runs_at(data.customers, data.subs, as_of=day, grace_days=grace)
     points = obs.scoring_points(runs, day=day)
+    if len(points) == 0:
+        raise UserError(f"no customer is at risk on {day} in the export of "
+                        f"{data.manifest.as_of}: nothing to score")
     points["state"] = obs.state(points, data.subs)
     log(f"features of {len(points):,} customers at risk")
     with _contract():
@@ -345,9 +433,14 @@ def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model
     scored = _score(frame, data, loaded, config, report, as_of=day, at_risk=len(points))
     summary = summarise(scored, loaded, as_of=day, m=data.manifest, folder=target,
                         at_risk=len(points))
+    _unchanged(paths, data)
     write(target, scored, summary, {"interim": data.record, "model": loaded.md5})
     if track:
-        summary.mlflow_run_id = log_run(target, summary, scored, tracking_uri, experiment)
+        try:
+            summary.mlflow_run_id = log_run(target, summary, scored, tracking_uri, experiment)
+        except UserError as err:
+            raise UserError(f"the scores are written ({target}) but not logged to MLflow: "
+                            f"{err}") from None
     return summary
 
 
@@ -385,6 +478,31 @@ def history(paths: Paths) -> pd.DataFrame:
     if not files:
         return pd.DataFrame()
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def check_workspace(paths: Paths) -> Path:
+    """paths.weekly, created if missing; a file there is a mistake, never replaced."""
+    root = Path(paths.weekly)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"paths.weekly ({root}) is a file: the weekly job needs a folder there; "
+                        "change paths.weekly or move the file")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@contextlib.contextmanager
+def weekly_lock(paths: Paths):
+    """One weekly job at a time per workspace: a second `churn weekly` waits for the first to
+    finish, so it never ingests a new export while the first one is reading its own."""
+    import fcntl
+
+    root = check_workspace(paths)
+    with open(root / ".weekly.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def weekly_paths(paths: Paths) -> Paths:

@@ -30,7 +30,7 @@ def test_notebook_executes(path, params, scored, tmp_path, monkeypatch):
     raw = json_ready(dataclasses.asdict(params))
     raw["paths"] = json_ready(dataclasses.asdict(built))
     settings = tmp_path / "params.yaml"
-    settings.write_text(yaml.safe_dump(raw))
+    settings.write_text(yaml.safe_dump(raw, sort_keys=False))
     monkeypatch.setenv("CHURN_PARAMS", str(settings))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",

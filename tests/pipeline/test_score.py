@@ -223,8 +223,11 @@ def test_a_model_whose_features_differ_stops_naming_the_feature(scored, tmp_path
     def recoded(c):
         c["vocab"]["plan_code"] = [v for v in c["vocab"]["plan_code"] if v != "pro"]
 
+    def reordered(c):  # LightGBM takes columns by position: this would change every score
+        c["features"] = list(reversed(c["features"]))
+
     for change, named in ((renamed, "usage_messages_per_week"), (retyped, "tickets_30"),
-                          (recoded, "plan_code")):
+                          (recoded, "plan_code"), (reordered, "inconsistent")):
         r = runner.invoke(app, ["score", "--params", str(params), "--no-track",
                                 "--model-uri", str(variant(change))])
         assert r.exit_code == 2, r.output
@@ -371,8 +374,23 @@ def test_mistakes_end_in_a_message_and_exit_2(scored, tmp_path, mlflow_uri):
     old.mkdir()
     for f in ("booster.txt", "calibrator.json", "contract.json"):  # a model from before drift
         (old / f).write_bytes((Path(paths.model) / f).read_bytes())
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    for f in Path(paths.model).iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "contract.json").write_text("{not json")
+    afile = tmp_path / "a-file"
+    afile.write_text("mine")
+    (tmp_path / "p2").mkdir()
+    weekly_is_a_file = str(_params(tmp_path / "p2", paths, weekly=afile))
     cases = [
         (["score", "--pipeline", "--as-of", "2025-01-01"], "drop --as-of"),
+        (["score", "--no-track", "--model-uri", str(broken)], "damaged"),
+        (["score", "--no-track", "--model-uri", str(tmp_path / "nowhere")], "not found"),
+        (["score", "--no-track", "--model-uri", str(paths.model), "--as-of", "2001-01-01"],
+         "nobody had signed up"),
+        (["score", "--no-track", "--model-uri", str(paths.model), "--params", weekly_is_a_file],
+         "is a file"),
         (["score", "--no-track", "--model-uri", str(empty)], "holds no model"),
         (["score", "--no-track", "--model-uri", str(old)], "reference.json"),
         (["score", "--no-track"], "not in the registry"),  # an empty store: no champion yet
@@ -383,10 +401,37 @@ def test_mistakes_end_in_a_message_and_exit_2(scored, tmp_path, mlflow_uri):
         (["weekly", str(empty), "--model-uri", str(paths.model), "--no-track"], "customers"),
     ]
     for args, words in cases:
-        r = runner.invoke(app, [*args, "--params", params])
+        r = runner.invoke(app, args if "--params" in args else [*args, "--params", params])
         assert r.exit_code == 2, (args, r.output)
         assert words in r.output, (args, r.output)
         assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
+    assert afile.read_text() == "mine"
+
+
+def test_an_export_swapped_in_while_scoring_stops_the_scoring(params, scored, tmp_path,
+                                                             monkeypatch):
+    """Another ingest replaces the interim folder while a scoring reads it: the scoring stops,
+    nothing is written (it would otherwise mix two exports)."""
+    from tests.pipeline.helpers import recommit
+
+    paths, _, _ = scored
+    interim = tmp_path / "interim"
+    recommit(Path(paths.interim), interim)
+    mine = dataclasses.replace(paths, interim=str(interim), weekly=str(tmp_path / "weekly"))
+    real = stage.build_features
+
+    def swapped(*args, **kwargs):
+        out = real(*args, **kwargs)
+        recommit(Path(paths.interim), interim,
+                 lambda folder: (folder / "nps.parquet").write_bytes(b"another export"))
+        return out
+
+    monkeypatch.setattr(stage, "build_features", swapped)
+    with pytest.raises(artifacts.StaleInputError, match="replaced while this scoring read it"):
+        stage.run_weekly(params.score, params.report, mine, model_uri=str(paths.model),
+                         tracking_uri="", experiment="", track=False, log=lambda m: None)
+    assert not (tmp_path / "weekly" / "scores").exists() or not any(
+        p for p in (tmp_path / "weekly" / "scores").iterdir() if not p.name.startswith("."))
 
 
 def test_backtest_judges_the_weeks_whose_outcome_is_known(params, built, trained, tmp_path,

@@ -9,7 +9,12 @@ from tests.pipeline.helpers import write_params
 
 
 @pytest.mark.parametrize(("change", "key", "words"), [
-    ({"bands": {"medium": 0.3, "high": 0.3}}, "score.bands", "same lower bound"),
+    ({"bands": {"medium": 0.3, "high": 0.3}}, "score.bands", "each above the last"),
+    ({"bands": {"medium": 0.5, "high": 0.3}}, "score.bands", "lowest bound up"),
+    ({"offer_cost": float("inf")}, "score.offer_cost", "finite"),
+    ({"drift_min_psi": float("inf")}, "score.drift_min_psi", "finite"),
+    ({"gamma_alpha": 1e308, "gamma_beta": 1e308}, "score.gamma_alpha", "too large"),
+    ({"expected_draws": 100_000_000}, "score.expected_draws", "at most"),
     ({"bands": {"low": 0.1, "high": 0.2}}, "score.bands", "'low'"),
     ({"bands": {"high": 1.2}}, "score.bands", "(0, 1)"),
     ({"reasons_from_band": "urgent"}, "score.reasons_from_band", "'urgent'"),
@@ -26,12 +31,6 @@ def test_bad_score_settings_name_the_key(tmp_path, change, key, words):
     with pytest.raises(ParamsError) as err:
         load_params(write_params(tmp_path, score=change))
     assert key in str(err.value) and words in str(err.value)
-
-
-def test_bands_follow_their_bounds_not_the_key_order(tmp_path):
-    p = load_params(write_params(tmp_path, score={"bands": {"very_high": 0.5, "medium": 0.15,
-                                                            "high": 0.3}}))
-    assert p.score.band_names == ("low", "medium", "high", "very_high")
 
 
 def test_the_defaults_load_and_no_cap_is_allowed(tmp_path):
