@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from common.errors import check
 
@@ -33,16 +33,47 @@ class LabelConfig:
               "customer's first point must come after any grace window it could fall into")
 
 
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
+
+# Spark settings the features stage owns: they make Spark's days and timestamps DuckDB's
+# (pipeline/engines.py sets them on every session), so `features.spark.conf` may not set them
+SPARK_OWNED = ("spark.sql.session.timeZone", "spark.sql.timestampType",
+               "spark.sql.parquet.inferTimestampNTZ.enabled", "spark.sql.ansi.enabled")
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Where `engine: spark` runs: a master and any extra Spark conf."""
+
+    # local[N] (this machine, N cores), spark://host:7077, yarn, k8s://...: a classic session
+    # (needs Java 17+ here); sc://host:15002: a Spark Connect server (no JVM here)
+    master: str = "local[2]"
+    conf: dict[str, Any] = field(default_factory=dict)  # e.g. spark.driver.memory: 4g
+
+    def __post_init__(self) -> None:
+        check(bool(self.master.strip()), "master", "is empty: use e.g. local[2]")
+        for key, value in self.conf.items():
+            check(isinstance(key, str) and key.startswith("spark."), "conf",
+                  f"{key!r} is not a Spark setting (they start with 'spark.')")
+            check(key not in SPARK_OWNED, f"conf.{key}",
+                  "is set by the features stage (the business time zone, wall-clock timestamps, "
+                  "ANSI arithmetic: the same days and values as DuckDB); remove it")
+            check(isinstance(value, str | int | float | bool), f"conf.{key}",
+                  f"must be a string, number or boolean, not {value!r}")
+
+    def settings(self) -> dict[str, str]:
+        """The extra conf as Spark's strings (true/false, not True/False)."""
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in self.conf.items()}
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     """The trailing windows every point's features are computed over, and the engine."""
 
-    engine: Literal["duckdb"]  # where the Ibis expressions run (Spark: see the roadmap issue)
+    engine: Literal["duckdb", "spark"]  # where the Ibis expressions run (the same expressions)
     window_days: int  # the trailing window [t - window, t), and the first-N-days block
     recent_days: int  # its recent part: trends (last vs first recent_days), tickets_30
+    spark: SparkConfig = field(default_factory=SparkConfig)  # read when engine is spark
 
     def __post_init__(self) -> None:
         check(self.engine in ENGINES, "engine", f"{self.engine!r} is not one of {list(ENGINES)}")

@@ -239,9 +239,11 @@ def _finish(w: ir.Table, spec: Spec) -> ir.Table:
     msgs, batches, days = (w.u_msgs.fill_null(z), w.u_batches.fill_null(z),
                            w.u_days.fill_null(z))
     n = w.obs
-    # least-squares slope of daily messages over x = 0..n-1 (idle days are zeros)
-    sx = n * (n - 1) / 2.0
-    sxx = (n - 1) * n * (2 * n - 1) / 6.0
+    # least-squares slope of daily messages over x = 0..n-1 (idle days are zeros). Exact
+    # integers made float64 before dividing: a bare 2.0 is a DECIMAL to Spark, which would
+    # divide in decimal and round to 6 digits (DuckDB divides in double either way)
+    sx = (n * (n - 1)).cast("float64") / 2
+    sxx = ((n - 1) * n * (2 * n - 1)).cast("float64") / 6
     den = n * sxx - sx * sx
     slope = ibis.ifelse(den > 0, (n * w.u_sxy.fill_null(z) - sx * msgs) / den, 0.0)
     rel_slope = _safe_div(slope * spec.recent_days * n, msgs)

@@ -169,7 +169,11 @@ def observe(params: ParamsOpt = Path("params.yaml")) -> None:
 @app.command()
 def features(
     params: ParamsOpt = Path("params.yaml"),
-    engine: Annotated[str | None, typer.Option(help="duckdb (Spark: not yet).")] = None,
+    engine: Annotated[str | None, typer.Option(
+        help="duckdb or spark (features.engine): the same feature definitions on either.")] = None,
+    spark_master: Annotated[str | None, typer.Option(
+        help="Spark's master when the engine is spark (features.spark.master): local[2], "
+             "spark://host:7077, yarn, or a Spark Connect URL sc://host:15002.")] = None,
     doc: Annotated[Path | None, typer.Option(help="Only write the feature catalogue here.")] = None,
 ) -> None:
     """Point-in-time features of every observation point (one definition, any engine)."""
@@ -183,8 +187,17 @@ def features(
         console.print(f"wrote {doc}")
         return
     p = _load(params)
-    feat = p.features if engine is None else _guard(
-        lambda: replace(p.features, "features", engine=engine))
+    feat = p.features
+    if spark_master is not None:
+        import dataclasses
+
+        try:
+            feat = dataclasses.replace(feat, spark=dataclasses.replace(feat.spark,
+                                                                       master=spark_master))
+        except UserError as err:
+            _fail(f"--spark-master: features.spark.{err}")
+    if engine is not None:
+        feat = _guard(lambda: replace(feat, "features", engine=engine))
     s = _stage(f"features on {feat.engine}", lambda log: stage.run(feat, p.labels, p.paths))
     console.print(
         f"features -> {p.paths.features_table}: {s.rows:,} points x {s.features} features on "

@@ -35,10 +35,11 @@ def expression(feat: FeatureConfig, labels: LabelConfig, paths: Paths):
     observation points, its category vocabulary, its windows and the inputs' records."""
     inputs = artifacts.read_all(*tables.inputs(paths, "interim", "observations"))
     m = tables.manifest(paths)
-    con = engines.connect(feat.engine, m.timezone)
+    con = engines.connect(feat.engine, m.timezone, feat.spark)
     src = {name: con.read_parquet(str(path), table_name=name)
            for name, path in tables.interim_files(paths, m).items()}
     points = con.read_parquet(str(paths.observations_table), table_name="points")
+    engines.check_wall_clock(con, [*src, "points"])
     vocab = windows.Vocab(plans=_distinct(src["subscriptions"], "plan"),
                           channels=_distinct(src["customers"], "channel"))
     spec = windows.Spec(feat.window_days, feat.recent_days, labels.horizon_days)
@@ -57,7 +58,7 @@ def run(feat: FeatureConfig, labels: LabelConfig, paths: Paths) -> FeatureSummar
     }
     with artifacts.stage_output(Path(paths.features), STAGE, inputs) as tmp:
         table = tmp / paths.features_table.name
-        con.to_parquet(expr, str(table))
+        engines.write_parquet(con, expr, table, keys=("customer_id", "t"))
         rows = pq.read_metadata(table).num_rows
         io.write_json(meta, tmp / paths.feature_meta.name)
     return FeatureSummary(engine=feat.engine, rows=rows, features=len(FEATURES),
