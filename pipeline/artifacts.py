@@ -189,7 +189,7 @@ def claim(target: Path, stage: str) -> Path:
 
 
 @contextlib.contextmanager
-def _lock(target: Path) -> Iterator[None]:
+def lock(target: Path) -> Iterator[None]:
     """One writer per output at a time: a second run waits for the first to commit."""
     with open(target.parent / f".{target.name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -222,7 +222,7 @@ def stage_output(target: Path, stage: str,
     if target.is_symlink():  # write where the link points; the link itself stays
         target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(target):
+    with lock(target):
         clean_leftovers(target, stage)
         check_replaceable(target, stage)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

@@ -21,7 +21,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from features import observations as obs
 from retention import cohorts
 from retention.config import ReportConfig
 from retention.periods import periods as calendar_periods
@@ -96,9 +95,3 @@ def signup_dates(frame: pd.DataFrame, customers: pd.DataFrame) -> pd.Series:
     """Each row's customer's signup date (the cohort), aligned to the frame's index."""
     s = customers.drop_duplicates("customer_id").set_index("customer_id")["signup_date"]
     return pd.Series(s.reindex(frame["customer_id"].to_numpy()).to_numpy(), index=frame.index)
-
-
-def runs_at(customers: pd.DataFrame, subscriptions: pd.DataFrame, *, as_of: dt.date,
-            grace_days: int) -> pd.DataFrame:
-    """The runs as an export taken on `as_of` shows them (features.observations.runs)."""
-    return obs.runs(customers, subscriptions, view=as_of, grace_days=grace_days)

@@ -250,12 +250,13 @@ def build_features(paths: Paths, data: Data, model: ChurnClassifier, points: pd.
 
 
 def _score(frame: pd.DataFrame, data: Data, loaded: LoadedModel, config: ScoreConfig,
-           report: ReportConfig, *, as_of: dt.date, at_risk: int) -> Scored:
+           report: ReportConfig, *, as_of: dt.date, runs: pd.DataFrame,
+           at_risk: int) -> Scored:
+    """`runs`: the runs as an export taken on `as_of` shows them (the caller's, for its points)."""
     label = loaded.model.contract.label
     grace, early = int(label["grace_days"]), int(label["early_life_days"])
     if len(frame) != at_risk:
         raise RuntimeError(f"{len(frame)} feature rows for {at_risk} customers at risk")
-    runs = value.runs_at(data.customers, data.subs, as_of=as_of, grace_days=grace)
     fits, hist, per = value.cohort_fits(data.customers, data.subs, runs, as_of=as_of,
                                         calendar=data.manifest.calendar, grace_days=grace,
                                         config=report)
@@ -350,11 +351,11 @@ def run_pipeline(config: ScoreConfig, report: ReportConfig, paths: Paths,
     data = read_data(paths)
     loaded = load_file_model(paths.model, model_name)
     table = pd.read_parquet(paths.features_table, filters=[("kind", "==", "scoring")])
-    runs = value.runs_at(data.customers, data.subs, as_of=data.manifest.as_of,
-                         grace_days=int(loaded.model.contract.label["grace_days"]))
+    runs = obs.runs(data.customers, data.subs, view=data.manifest.as_of,
+                    grace_days=int(loaded.model.contract.label["grace_days"]))
     at_risk = len(obs.scoring_points(runs, day=data.manifest.as_of))
     scored = _score(table, data, loaded, config, report, as_of=data.manifest.as_of,
-                    at_risk=at_risk)
+                    runs=runs, at_risk=at_risk)
     summary = summarise(scored, loaded, as_of=data.manifest.as_of, m=data.manifest,
                         folder=Path(paths.score), at_risk=at_risk)  # no machine's path in it
     _unchanged(paths, data)
@@ -420,7 +421,7 @@ def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model
     log(f"model {loaded.name} version {loaded.version}; export of {data.manifest.as_of}, "
         f"scoring {day}")
     grace = int(loaded.model.contract.label["grace_days"])
-    runs = value.runs_at(data.customers, data.subs, as_of=day, grace_days=grace)
+    runs = obs.runs(data.customers, data.subs, view=day, grace_days=grace)
     points = obs.scoring_points(runs, day=day)
     if len(points) == 0:
         raise UserError(f"no customer is at risk on {day} in the export of "
@@ -430,7 +431,8 @@ def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model
     with _contract():
         frame = build_features(paths, data, loaded.model, points)
     log("probabilities, value, reasons, drift")
-    scored = _score(frame, data, loaded, config, report, as_of=day, at_risk=len(points))
+    scored = _score(frame, data, loaded, config, report, as_of=day, runs=runs,
+                    at_risk=len(points))
     summary = summarise(scored, loaded, as_of=day, m=data.manifest, folder=target,
                         at_risk=len(points))
     _unchanged(paths, data)
@@ -494,15 +496,8 @@ def check_workspace(paths: Paths) -> Path:
 def weekly_lock(paths: Paths):
     """One weekly job at a time per workspace: a second `churn weekly` waits for the first to
     finish, so it never ingests a new export while the first one is reading its own."""
-    import fcntl
-
-    root = check_workspace(paths)
-    with open(root / ".weekly.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with artifacts.lock(check_workspace(paths) / "job"):
+        yield
 
 
 def weekly_paths(paths: Paths) -> Paths:
