@@ -166,14 +166,35 @@ def observe(params: ParamsOpt = Path("params.yaml")) -> None:
     )
 
 
+EngineOpt = Annotated[str | None, typer.Option(
+    help="duckdb or spark (features.engine): the same feature definitions on either.")]
+SparkMasterOpt = Annotated[str | None, typer.Option(
+    help="Spark's master when the engine is spark (features.spark.master): local[2], "
+         "spark://host:7077, yarn, or a Spark Connect URL sc://host:15002.")]
+
+
+def _engine(p: Params, engine: str | None, spark_master: str | None):
+    """params.yaml's `features` section with the --engine and --spark-master flags applied,
+    checked as params.yaml is."""
+    import dataclasses
+
+    feat = p.features
+    if spark_master is not None:
+        try:
+            feat = dataclasses.replace(feat, spark=dataclasses.replace(feat.spark,
+                                                                       master=spark_master))
+        except UserError as err:
+            _fail(f"--spark-master: features.spark.{err}")
+    if engine is not None:
+        feat = _guard(lambda: replace(feat, "features", engine=engine))
+    return feat
+
+
 @app.command()
 def features(
     params: ParamsOpt = Path("params.yaml"),
-    engine: Annotated[str | None, typer.Option(
-        help="duckdb or spark (features.engine): the same feature definitions on either.")] = None,
-    spark_master: Annotated[str | None, typer.Option(
-        help="Spark's master when the engine is spark (features.spark.master): local[2], "
-             "spark://host:7077, yarn, or a Spark Connect URL sc://host:15002.")] = None,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
     doc: Annotated[Path | None, typer.Option(help="Only write the feature catalogue here.")] = None,
 ) -> None:
     """Point-in-time features of every observation point (one definition, any engine)."""
@@ -187,17 +208,7 @@ def features(
         console.print(f"wrote {doc}")
         return
     p = _load(params)
-    feat = p.features
-    if spark_master is not None:
-        import dataclasses
-
-        try:
-            feat = dataclasses.replace(feat, spark=dataclasses.replace(feat.spark,
-                                                                       master=spark_master))
-        except UserError as err:
-            _fail(f"--spark-master: features.spark.{err}")
-    if engine is not None:
-        feat = _guard(lambda: replace(feat, "features", engine=engine))
+    feat = _engine(p, engine, spark_master)
     s = _stage(f"features on {feat.engine}", lambda log: stage.run(feat, p.labels, p.paths))
     console.print(
         f"features -> {p.paths.features_table}: {s.rows:,} points x {s.features} features on "
@@ -339,6 +350,8 @@ def score(
                            "stage's rows, into paths.score; no MLflow, no run ids.")] = False,
     track: Annotated[bool, typer.Option(
         "--track/--no-track", help="Log the scoring to MLflow as a run (weekly mode).")] = True,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Score every customer at risk: probability, band, value, the list, reasons, drift."""
     from pipeline.stages import score as stage
@@ -349,23 +362,28 @@ def score(
         if day is not None or model_uri is not None or allow_stale:
             _fail("--pipeline scores the export's own as-of date with the model `train` wrote: "
                   "drop --as-of, --model-uri and --allow-stale (or drop --pipeline)")
+        if engine is not None or spark_master is not None:
+            _fail("--pipeline reads the `features` stage's rows and computes none: drop "
+                  "--engine and --spark-master (the features stage takes them)")
         s = _stage("score (pipeline)", lambda log: stage.run_pipeline(
             p.score, p.report, p.paths, p.mlflow.model_name))
     else:
-        s = _weekly(p, p.paths, day, model_uri, allow_stale, track)
+        feat = _engine(p, engine, spark_master)
+        s = _weekly(p, p.paths, day, model_uri, allow_stale, track, feat)
     stage.render(s, console)
 
 
-def _weekly(p: Params, paths, day, model_uri, allow_stale: bool, track: bool):
+def _weekly(p: Params, paths, day, model_uri, allow_stale: bool, track: bool, feat):
     from pipeline import tracking
     from pipeline.stages import score as stage
 
     uri = tracking.resolve_uri()
     model = model_uri or f"models:/{p.mlflow.model_name}@champion"
-    return _stage(f"score with {model}", lambda log: stage.run_weekly(
-        p.score, p.report, paths, model_uri=model, tracking_uri=uri,
-        experiment=p.mlflow.experiment, as_of=day, allow_stale=allow_stale, track=track,
-        log=log))
+    return _stage(f"score with {model} (features on {feat.engine})",
+                  lambda log: stage.run_weekly(
+                      p.score, p.report, paths, model_uri=model, tracking_uri=uri,
+                      experiment=p.mlflow.experiment, as_of=day, allow_stale=allow_stale,
+                      track=track, engine=feat.engine, spark=feat.spark, log=log))
 
 
 @app.command()
@@ -378,6 +396,8 @@ def weekly(
     model_uri: Annotated[str | None, typer.Option(
         "--model-uri", help="Default: models:/<mlflow.model_name>@champion.")] = None,
     track: Annotated[bool, typer.Option("--track/--no-track")] = True,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """The weekly job: ingest a new export into paths.weekly and score it with the champion
     (no retraining; the DVC workspace is not touched)."""
@@ -387,6 +407,7 @@ def weekly(
     p = _load(params)
     day = _guard(lambda: _date("--as-of", as_of))
     config = p.data if day is None else _guard(lambda: replace(p.data, "data", as_of=day))
+    feat = _engine(p, engine, spark_master)
     paths = stage.weekly_paths(p.paths)
     if not export.is_dir():
         _fail(f"{export} is not a folder: give the folder of the new export")
@@ -397,7 +418,7 @@ def weekly(
         console.print(f"ingested the export of {r.as_of}: "
                       + ", ".join(f"{t.table} {t.kept:,} kept, {t.quarantined:,} quarantined"
                                   for t in r.tables.values() if t.present))
-        s = _weekly(p, paths, None, model_uri, False, track)
+        s = _weekly(p, paths, None, model_uri, False, track, feat)
     stage.render(s, console)
 
 

@@ -18,9 +18,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import shutil
+import socket
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from common.errors import UserError
 from common.exact import round_floats, round_sig
 from features import observations as obs
 from features import windows
+from features.config import SparkConfig
 from models.classifier import ChurnClassifier, ContractMismatch
 from pipeline import artifacts, engines, io, tables, tracking
 from pipeline.params import Paths
@@ -224,10 +228,15 @@ def _distinct(path: Path, column: str) -> list[str]:
     return sorted(str(r[0]) for r in rows)
 
 
-def build_features(paths: Paths, data: Data, model: ChurnClassifier, points: pd.DataFrame
-                   ) -> pd.DataFrame:
+def build_features(paths: Paths, data: Data, model: ChurnClassifier, points: pd.DataFrame,
+                   *, engine: str = "duckdb", spark: SparkConfig | None = None,
+                   scratch: Path | None = None) -> pd.DataFrame:
     """The catalogue's features at the scoring points, with the model's own windows and
-    category codes (scoring.score.check_vocab stops on a category it never saw)."""
+    category codes (scoring.score.check_vocab stops on a category it never saw), computed by
+    the features stage's expressions on `engine`.
+
+    `scratch`: where the points are written for the engine to read (on Spark, a folder the
+    driver and executors see; default: this machine's temp folder)."""
     files = tables.interim_files(paths, data.manifest)
     check_vocab(model, {"plan_code": _distinct(files["subscriptions"], "plan"),
                         "channel_code": _distinct(files["customers"], "channel")})
@@ -236,14 +245,20 @@ def build_features(paths: Paths, data: Data, model: ChurnClassifier, points: pd.
                         int(label["horizon_days"]))
     vocab = windows.Vocab(plans=tuple(model.contract.vocab["plan_code"]),
                           channels=tuple(model.contract.vocab["channel_code"]))
-    con = engines.connect("duckdb", data.manifest.timezone)
+    con = engines.connect(engine, data.manifest.timezone, spark)
     src = {name: con.read_parquet(str(path), table_name=name) for name, path in files.items()}
     table = observe_stage.arrow(points.assign(label=pd.array([pd.NA] * len(points), "Int8")),
                                 pd.Series(np.nan, index=points.index))
-    with tempfile.TemporaryDirectory(prefix="churn-score-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="churn-score-", dir=scratch) as tmp:
         pq.write_table(table, Path(tmp) / "points.parquet")
         pts = con.read_parquet(str(Path(tmp) / "points.parquet"), table_name="points")
-        return con.to_pyarrow(windows.build(pts, src, vocab=vocab, spec=spec)).to_pandas()
+        engines.check_wall_clock(con, [*src, "points"])
+        expr = windows.build(pts, src, vocab=vocab, spec=spec)
+        if con.name == "duckdb":
+            return con.to_pyarrow(expr).to_pandas()
+        # Spark's rows through the features stage's own writer: the same order and types
+        engines.write_parquet(con, expr, Path(tmp) / "features.parquet")
+        return pq.read_table(Path(tmp) / "features.parquet").to_pandas()
 
 
 # --------------------------------------------------------------------------- scoring
@@ -405,10 +420,11 @@ def _newer_week(target: Path, m: tables.Manifest) -> None:
 
 def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model_uri: str,
                tracking_uri: str, experiment: str, as_of: dt.date | None = None,
-               allow_stale: bool = False, track: bool = True,
+               allow_stale: bool = False, track: bool = True, engine: str = "duckdb",
+               spark: SparkConfig | None = None,
                log: Callable[[str], None] = print) -> ScoreSummary:
     """Score the ingested export (paths.interim) on `as_of` with a registered model, into the
-    score history, and log the run to MLflow."""
+    score history, and log the run to MLflow. The features run on `engine` (features.engine)."""
     check_workspace(paths)
     if track:
         tracking.check_reachable(tracking_uri)  # in seconds, before any work
@@ -427,9 +443,10 @@ def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model
         raise UserError(f"no customer is at risk on {day} in the export of "
                         f"{data.manifest.as_of}: nothing to score")
     points["state"] = obs.state(points, data.subs)
-    log(f"features of {len(points):,} customers at risk")
-    with _contract():
-        frame = build_features(paths, data, loaded.model, points)
+    log(f"features of {len(points):,} customers at risk on {engine}")
+    with _contract(), scratch_folder(check_workspace(paths)) as scratch:
+        frame = build_features(paths, data, loaded.model, points, engine=engine, spark=spark,
+                               scratch=scratch)
     log("probabilities, value, reasons, drift")
     scored = _score(frame, data, loaded, config, report, as_of=day, runs=runs,
                     at_risk=len(points))
@@ -490,6 +507,35 @@ def check_workspace(paths: Paths) -> Path:
                         "change paths.weekly or move the file")
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+@contextlib.contextmanager
+def scratch_folder(workspace: Path) -> Iterator[Path]:
+    """This process's folder under <workspace>/.scratch, removed when done: the points the
+    engine reads (a Spark cluster's executors see the workspace, not this machine's /tmp).
+    Folders of this machine's processes that no longer run (killed scorings) go first."""
+    base = Path(workspace) / ".scratch"
+    base.mkdir(exist_ok=True)
+    host = socket.gethostname()
+    for old in base.glob(f"{host}.*.*"):
+        pid = old.name[len(host) + 1:].split(".")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{host}.{os.getpid()}.", dir=base))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @contextlib.contextmanager

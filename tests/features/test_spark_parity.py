@@ -245,6 +245,27 @@ def test_features_stage_on_a_simulated_world(spark, params, tiny_world, tmp_path
         assert foreign not in physical, foreign
 
 
+def test_weekly_scoring_on_spark_gives_the_duckdb_scores(spark, params, built, trained,
+                                                        tmp_path):
+    """`churn score` with features.engine spark: the scoring points' features on Spark, then
+    the same scoring; every score, band, rank and reason equals the DuckDB run's."""
+    from pipeline.stages import score as score_stage
+
+    runs = {}
+    for engine in ("duckdb", "spark"):
+        paths = dataclasses.replace(built, weekly=str(tmp_path / engine))
+        runs[engine] = score_stage.run_weekly(
+            params.score, params.report, paths, model_uri=str(built.model), tracking_uri="",
+            experiment="", track=False, engine=engine, spark=SPARK, log=lambda m: None)
+        assert list((Path(paths.weekly) / ".scratch").iterdir()) == []  # nothing left behind
+    engines.connect("spark", TZ, SPARK)  # back to the module's zone
+    a, b = (pd.read_parquet(Path(r.folder) / score_stage.SCORES) for r in runs.values())
+    assert len(a) == runs["spark"].at_risk > 1000
+    pd.testing.assert_frame_equal(a, b)
+    assert md5(Path(runs["duckdb"].folder) / score_stage.LIST) == md5(
+        Path(runs["spark"].folder) / score_stage.LIST)
+
+
 def test_the_session_is_in_the_business_time_zone(spark):
     session = spark._session
     assert session.conf.get("spark.sql.session.timeZone") == TZ

@@ -467,3 +467,25 @@ def test_backtest_judges_the_weeks_whose_outcome_is_known(params, built, trained
     empty = dataclasses.replace(built, weekly=str(tmp_path / "none"))
     with pytest.raises(stage.UserError, match="score history"):
         backtest.run(params.evaluate, params.score, empty, track=False, log=lambda m: None)
+
+
+def test_a_killed_scorings_scratch_folder_is_removed_by_the_next(tmp_path):
+    """The points the engine reads sit in <weekly>/.scratch/<host>.<pid>.*: a folder of a
+    process that no longer runs is removed; a running one's is kept."""
+    import os
+    import socket
+
+    base = tmp_path / ".scratch"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = socket.gethostname()
+    killed = base / f"{host}.{dead}.abc"
+    alive = base / f"{host}.{os.getppid()}.def"
+    other = base / f"another-host.{dead}.ghi"  # another machine's: not ours to judge
+    for folder in (killed, alive, other):
+        folder.mkdir(parents=True)
+        (folder / "points.parquet").write_bytes(b"x")
+    with stage.scratch_folder(tmp_path) as mine:
+        assert mine.parent == base and mine.is_dir()
+        assert not killed.exists() and alive.exists() and other.exists()
+    assert not mine.exists()
