@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from common.errors import UserError
 from pipeline.params import Params, load_params, replace
@@ -77,10 +76,7 @@ def simulate(
 
     p = _load(params)
     if out is None and not p.paths.raw_is_simulated:
-        console.print(
-            f"paths.raw is [bold]{p.paths.raw}[/] (your export), not the simulator's "
-            f"{p.paths.sim_export}: nothing to simulate."
-        )
+        stage.render_skipped(p.paths.raw, p.paths.sim_export, console)
         _guard(lambda: stage.skip(Path(p.paths.sim), p.paths.raw))
         return
     overrides = {k: v for k, v in
@@ -93,19 +89,7 @@ def simulate(
         task = bar.add_task("simulate", total=sim.days)
         summary = _guard(lambda: stage.run(
             sim, p.labels, target, progress=lambda done, total: bar.update(task, completed=done)))
-    table = Table(title=f"simulated world -> {target}", show_header=True)
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for name, rows in summary.rows.items():
-        table.add_row(name, f"{rows:,}")
-    table.add_row("truth points", f"{summary.truth_points:,}")
-    console.print(table)
-    console.print(
-        f"customers {summary.customers:,} (referred {summary.referred:,}), "
-        f"periods {summary.periods:,}, refused renewals {summary.churned_periods:,}, "
-        f"win-backs {summary.reactivations:,}; export date {summary.as_of}; "
-        f"mean early-life truth {summary.mean_truth_early_life:.3f}"
-    )
+    stage.render(summary, console, target=target)
 
 
 @app.command()
@@ -127,19 +111,7 @@ def ingest(
     raw_dir = Path(paths.raw)
     report = _stage("ingest", lambda log: stage.run(data, paths, raw_dir, progress=log),
                     hint="Nothing was written; the previous outputs are unchanged.")
-    table = Table(title=f"ingest {raw_dir} -> {p.paths.interim} (as of {report.as_of})")
-    for col in ("table", "file", "rows in", "kept", "quarantined", "rules", "ignored columns"):
-        table.add_column(col, justify="right" if col in ("rows in", "kept", "quarantined") else "left")
-    for name, t in report.tables.items():
-        rules = ", ".join(f"{k} {v:,}" for k, v in sorted(t.by_rule.items(), key=lambda kv: -kv[1]))
-        table.add_row(name, t.source or "(absent)", f"{t.rows_in:,}", f"{t.kept:,}",
-                      f"{t.quarantined:,}", rules or "-", ", ".join(t.extra_columns) or "-")
-    console.print(table)
-    console.print(
-        f"as-of {report.as_of} ({report.as_of_source}); time zone {report.timezone}; "
-        f"calendar {report.calendar}; ids {report.id_type}. "
-        f"Quarantined rows: {p.paths.quarantine}/<table>.parquet"
-    )
+    stage.render(report, console, raw=raw_dir, paths=paths)
 
 
 @app.command()
@@ -149,21 +121,7 @@ def observe(params: ParamsOpt = Path("params.yaml")) -> None:
 
     p = _load(params)
     s = _stage("observe", lambda log: stage.run(p.labels, p.paths))
-    table = Table(title=f"observations -> {p.paths.observations_table} (as of {s.as_of})")
-    for col in ("kind", "points", "labelled", "churn rate", "with truth"):
-        table.add_column(col, justify="left" if col == "kind" else "right")
-    for kind, k in s.by_kind.items():
-        rate = "-" if k["labelled"] == 0 else f"{k['churn_rate']:.1%}"
-        table.add_row(kind, f"{k['points']:,}", f"{k['labelled']:,}", rate, f"{k['with_truth']:,}")
-    console.print(table)
-    console.print(
-        f"runs {s.runs:,} ({s.reactivations:,} after a win-back); "
-        f"{s.churned_before_early_life:,} runs churned before day "
-        f"{p.labels.early_life_days} (no early-life point; they still count in CRR). "
-        f"At t: {', '.join(f'{k} {v:,}' for k, v in s.by_state.items())}. "
-        f"Points are labelled only if t + {p.labels.horizon_days} + {p.labels.grace_days} days "
-        f"<= the as-of date."
-    )
+    stage.render(s, console, labels=p.labels, paths=p.paths)
 
 
 EngineOpt = Annotated[str | None, typer.Option(
@@ -210,49 +168,18 @@ def features(
     p = _load(params)
     feat = _engine(p, engine, spark_master)
     s = _stage(f"features on {feat.engine}", lambda log: stage.run(feat, p.labels, p.paths))
-    console.print(
-        f"features -> {p.paths.features_table}: {s.rows:,} points x {s.features} features on "
-        f"{s.engine}; plans {s.vocab['plan_code']}, channels {s.vocab['channel_code']}. "
-        f"Catalogue: docs/features.md"
-    )
+    stage.render(s, console, paths=p.paths)
 
 
 @app.command()
 def train(params: ParamsOpt = Path("params.yaml")) -> None:
     """Fit out of time (base rate, L1 logistic, the HistGradientBoosting peer, LightGBM +
     calibration), check the calibration forward in time, refit LightGBM for production."""
-    from models import calibration
     from pipeline.stages import train as stage
 
     p = _load(params)
     r = _stage("train", lambda log: stage.run(p.train, p.labels, p.paths, log=log))
-    s = r.summary.to_dict()
-    console.print(
-        f"models -> {p.paths.models}: split model (test metrics) and production model "
-        f"(refit on {s['points']['all_labelled']:,} points, {s['best_iteration']} rounds, "
-        f"{s['calibration']['method']} calibration from {s['calibration']['oof_points']:,} "
-        f"out-of-fold points).\nslices: train {s['points']['train']:,} / calibration "
-        f"{s['points']['calibration']:,} / test {s['points']['test']:,} "
-        f"({s['points']['purged']:,} purged); test from {s['boundaries']['test_start']}."
-    )
-    check = s["calibration"]["forward_check"]
-    if check:
-        method = s["calibration"]["method"]
-        table = Table(title="calibration check: fitted on the older half of the calibration "
-                            "slice, scored on the newer half (lower is better, AUC higher)")
-        for col in ("scores", "log loss", "Brier", "ECE", "AUC"):
-            table.add_column(col)
-        for name, m in check.items():
-            label = f"{name} (in use: train.calibration)" if name == method else name
-            table.add_row(label, *(f"{m[k]:.4f}" for k in ("log_loss", "brier", "ece", "roc_auc")))
-        console.print(table)
-        note = calibration.advice(check, method)
-        if note:
-            console.print(f"[yellow]note: {note}[/yellow]")
-    if r.uninformative:
-        console.print(f"[yellow]note: {len(r.uninformative)} features carry no information in "
-                      f"this export (one value for every point): {', '.join(r.uninformative)}. "
-                      "The models train without them; an optional table may be absent.[/yellow]")
+    stage.render(r, console, paths=p.paths)
 
 
 @app.command()
@@ -263,14 +190,7 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
     p = _load(params)
     metrics = _stage("evaluate", lambda log: stage.run(p.evaluate, p.paths, log=log,
                                                          offer=p.score))
-    table = Table(title=f"test slice from {metrics['split']['boundaries']['test_start']} "
-                        f"({metrics['split']['points']['test']:,} points)")
-    table.add_column("model")
-    table.add_column("metrics (95 % customer-bootstrap interval)")
-    for name, text in stage.headline(metrics):
-        table.add_row(name, text)
-    console.print(table)
-    console.print(f"{p.paths.metrics}, plots in {p.paths.plots}/")
+    stage.render(metrics, console, paths=p.paths)
 
 
 @app.command()
@@ -302,36 +222,11 @@ def report(
         _guard(lambda: tracking.check_reachable(uri))  # fail in seconds, before the work
     s = _stage(f"report per {config.period}",
                lambda log: stage.run(config, p.labels, p.paths, log=log, as_of=day))
-
-    def pct(x: float) -> str:
-        return "-" if x != x else f"{100 * x:.2f} %"
-
-    table = Table(title=f"retention per {s.period} ({s.calendar}), complete periods, "
-                        f"as of {s.as_of}")
-    for col in ("period", "S", "N", "E", "lost", "CRR", "churn", "NRR", "NPS", "status"):
-        table.add_column(col, justify="left" if col in ("period", "status") else "right")
-    for r in s.recent:
-        table.add_row(r["label"], f"{r['S']:,}", f"{r['N']:,}", f"{r['E']:,}", f"{r['lost']:,}",
-                      pct(r["crr"]), pct(r["churn_rate"]), pct(r["nrr"]),
-                      "-" if r["nps"] != r["nps"] else f"{r['nps']:.1f}", r["status"])
-    console.print(table)
-    value = ", ".join(f"{clock}-day plans {v:,.0f}" for clock, v in s.forward_value.items())
-    console.print(
-        f"CRR = (E - N) / S, churn = lost / S, lost = S + N - E. "
-        f"Partial (left out): {', '.join(s.partial) or 'none'}; provisional (renewals still "
-        f"pending): {', '.join(s.provisional) or 'none'}.\n"
-        f"{s.cohorts} signup cohorts; sBG fitted for {s.fitted} (cohort, plan clock) pairs, "
-        f"{s.not_fitted} too small or too short (reasons in summary.md). LTV (documents) "
-        f"{s.ltv:,.0f}; forward value of a new customer (sBG DERL) {value or '-'}.\n"
-        f"Backtest ({p.report.holdout_months} months held out): {s.holdout}.\n"
-        f"{s.folder}/: {', '.join(s.files)}"
-    )
+    stage.render(s, console, holdout_months=p.report.holdout_months)
     if uri is not None:
         t = _stage(f"log the report to {uri}", lambda log: stage.track(
             Path(s.folder), uri, p.mlflow.experiment, as_of=s.as_of, log=log))
-        console.print(f"MLflow {uri}: run {t.run_id} ('report', {t.metrics} metrics of "
-                      f"{t.period or 'no complete period'}), tagged with the export's manifest "
-                      "hash.")
+        stage.render_track(t, console, uri=uri)
 
 
 @app.command()
@@ -427,16 +322,25 @@ def backtest(
     params: ParamsOpt = Path("params.yaml"),
     track: Annotated[bool, typer.Option(
         "--track/--no-track", help="Log the backtest to MLflow as a run.")] = True,
+    replay: Annotated[int, typer.Option(
+        "--replay", min=0, help="Replay the last N weeks whose outcome is known: each scored by "
+                                "a model trained on the export cut at that week.")] = 0,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """How did last weeks' scores do? Each scored week against the churn that followed."""
     from pipeline import tracking
     from pipeline.stages import backtest as stage
+    from pipeline.stages.replay import ReplayConfig
 
     p = _load(params)
+    feat = _engine(p, engine, spark_master)
+    settings = ReplayConfig(p.labels, feat, p.train, p.score, p.report)
     uri = tracking.resolve_uri() if track else ""
-    s = _stage("backtest", lambda log: stage.run(
-        p.evaluate, p.score, p.paths, track=track, tracking_uri=uri,
-        experiment=p.mlflow.experiment, log=log))
+    s = _stage("backtest" + (f" (replay of {replay} weeks)" if replay else ""),
+               lambda log: stage.run(
+                   p.evaluate, p.score, p.paths, replay=replay, replay_config=settings,
+                   track=track, tracking_uri=uri, experiment=p.mlflow.experiment, log=log))
     stage.render(s, console)
 
 
@@ -449,13 +353,7 @@ def register(params: ParamsOpt = Path("params.yaml")) -> None:
     p = _load(params)
     uri = tracking.resolve_uri()
     s = _stage(f"register in {uri}", lambda log: stage.run(p, uri, log=log))
-    console.print(
-        f"MLflow {uri}: run {s.run_id}, model {p.mlflow.model_name} version {s.version}, "
-        f"registered as '{stage.CHALLENGER}'"
-        + (f" and promoted to '{stage.CHAMPION}' ({s.decision.reason})."
-           if s.decision.promote else
-           f"; '{stage.CHAMPION}' stays where it was ({s.decision.reason}).")
-    )
+    stage.render(s, console, uri=uri, model_name=p.mlflow.model_name)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""`churn backtest`: every week of the score history against the churn that followed it.
+"""`churn backtest [--replay N]`: every week of a score history against the churn that followed.
 
 Reads the score history (`<paths.weekly>/scores/<as_of>/`) and the newest export ingested
 (the weekly job's or the pipeline's, whichever is later); judges each week whose outcome is
@@ -6,6 +6,13 @@ known by then (as_of + the scoring model's horizon + grace <= the export's as-of
 label definition of the model that scored it (scoring.backtest); writes
 `<paths.weekly>/backtest/` whole (weeks.csv, reliability.csv, plots, summary.json) and logs an
 MLflow run. Outside DVC, like the history it reads.
+
+With `--replay N` the history judged is a replayed one (pipeline/stages/replay.py: the last N
+weeks, each scored by a model trained on the export cut at that week), written to
+`<paths.weekly>/replay/<settings>/backtest/`; nobody was contacted from a replayed list, so it
+has no campaign effect. On the simulated export the weeks are also compared with the
+simulator's truth: the mean probability against the mean true churn probability of the
+scored customers the truth covers.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from features import observations as obs
 from models.config import EvaluateConfig
 from pipeline import artifacts, io, tables, tracking
 from pipeline.params import Paths
+from pipeline.stages import replay as replay_stage
 from pipeline.stages import score as score_stage
 from scoring import backtest
 from scoring.config import ScoreConfig
@@ -36,6 +44,7 @@ WEEKS, RELIABILITY, SUMMARY = "weeks.csv", "reliability.csv", "summary.json"
 
 @dataclass
 class BacktestSummary:
+    source: str  # live (the weekly history) or replay
     export: str  # the interim folder the outcomes come from
     export_as_of: str
     judged: list[dict]  # one row per judged week (weeks.csv)
@@ -67,28 +76,56 @@ def outcome_source(paths: Paths) -> Paths:
 
 def _weeks(paths: Paths) -> list[tuple[Path, dict]]:
     root = Path(paths.weekly) / "scores"
+    folders = [f for f in (sorted(root.glob("*/")) if root.is_dir() else [])
+               if not f.name.startswith(".") and (f / score_stage.SUMMARY).is_file()]
+    return _read_weeks(folders)
+
+
+def _read_weeks(folders: list[Path]) -> list[tuple[Path, dict]]:
     out = []
-    for folder in sorted(root.glob("*/")) if root.is_dir() else []:
-        if folder.name.startswith(".") or not (folder / score_stage.SUMMARY).is_file():
-            continue
+    for folder in folders:
         artifacts.read(artifacts.Input("scores", folder, score_stage.STAGE))
         out.append((folder, json.loads((folder / score_stage.SUMMARY).read_text())))
     return out
 
 
-def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, track: bool = True,
+def _truth(source: Paths) -> pd.DataFrame | None:
+    """The simulator's truth (customer_id, t, truth), when the outcomes' export is the
+    simulated one beside it."""
+    found = tables.simulated_truth(source, tables.manifest(source))
+    if found is None:
+        return None
+    t = pd.read_parquet(found[0], columns=["customer_id", "t", "truth"])
+    t["t"] = pd.to_datetime(t["t"]).dt.date
+    return t
+
+
+def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, replay: int = 0,
+        replay_config: replay_stage.ReplayConfig | None = None, track: bool = True,
         tracking_uri: str = "", experiment: str = "",
         log: Callable[[str], None] = print) -> BacktestSummary:
-    target = artifacts.claim(Path(paths.weekly) / "backtest", STAGE)
-    weeks = _weeks(paths)
-    if not weeks:
-        raise UserError(f"the score history ({Path(paths.weekly) / 'scores'}) is empty: run "
-                        "`churn score` or `churn weekly <export>` first")
+    """Judge the live score history, or (`replay` > 0) replay the last `replay` weeks first
+    and judge those."""
     source = outcome_source(paths)
+    if replay:
+        if replay_config is None:
+            raise ValueError("a replay needs its settings (replay_config)")
+        target = artifacts.claim(replay_stage.root(paths, replay_config) / "backtest", STAGE)
+        replayed = replay_stage.run(replay, replay_config, source, paths, log=log)
+        weeks = _read_weeks([Path(w.folder) for w in replayed])
+    else:
+        target = artifacts.claim(Path(paths.weekly) / "backtest", STAGE)
+        weeks = _weeks(paths)
+        if not weeks:
+            raise UserError(f"the score history ({Path(paths.weekly) / 'scores'}) is empty: run "
+                            "`churn score` or `churn weekly <export>` first, or replay past "
+                            "weeks with `churn backtest --replay N`")
     record = artifacts.read_all(*tables.inputs(source, "interim"))["interim"]
     data = score_stage.read_data(source)
     now = data.manifest.as_of
-    log(f"outcomes from the export of {now} ({source.interim}); {len(weeks)} week(s) scored")
+    truth = _truth(source)
+    log(f"outcomes from the export of {now} ({source.interim}); {len(weeks)} week(s) "
+        f"{'replayed' if replay else 'scored'}")
     rows, pending, curves, notes, inputs = [], [], [], [], {"interim": record}
     runs_now = {}
     for folder, summary in weeks:
@@ -121,13 +158,16 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, track: bo
         row |= backtest.judge(scores, y, summary.get("expected", {}), clv=evaluate.empc_clv,
                               offer_cost=offer.offer_cost, contact_cost=offer.contact_cost,
                               alpha=offer.gamma_alpha, beta=offer.gamma_beta)
-        if not summary.get("live", True):
-            # a look at the past (`churn score --as-of`): nobody was contacted from that list
+        live = bool(summary.get("live", True)) and not replay
+        if not live:
+            # a look at the past or a replay: nobody was contacted from that list
             for key in ("campaign_effect", "campaign_effect_lo", "campaign_effect_hi"):
                 row[key] = np.nan
-            notes.append(f"{day}: scored after the fact (--as-of before its export's date): "
-                         "no campaign effect")
-        row["live"] = bool(summary.get("live", True))
+            if not replay:
+                notes.append(f"{day}: scored after the fact (--as-of before its export's date):"
+                             " no campaign effect")
+        row["live"] = live
+        row |= _against_truth(scores, truth, day)
         rows.append(row)
         curves.append(backtest.reliability(scores["churn_probability"].to_numpy(float),
                                            y.astype(np.int64)).assign(as_of=day.isoformat()))
@@ -135,7 +175,11 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, track: bo
             f"{row['mean_probability']:.3f} vs churn {row['churn']:.3f}")
     table = pd.DataFrame(rows)
     reliability = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    summary = BacktestSummary(export=str(source.interim), export_as_of=now.isoformat(),
+    if replay:
+        notes.append("replayed weeks: each scored by a model trained on the export cut at that "
+                     "week; nobody was contacted from their lists (no campaign effect)")
+    summary = BacktestSummary(source="replay" if replay else "live",
+                              export=str(source.interim), export_as_of=now.isoformat(),
                               judged=table.to_dict("records"), pending=pending,
                               folder=str(target), notes=notes)
     with artifacts.stage_output(target, STAGE, inputs) as tmp:
@@ -150,6 +194,21 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, track: bo
     if track and len(table):
         summary.mlflow_run_id = _track(target, table, summary, tracking_uri, experiment)
     return summary
+
+
+def _against_truth(scores: pd.DataFrame, truth: pd.DataFrame | None, day) -> dict:
+    """The level against the simulator's truth: the scored customers whose observation point
+    falls on the week's day (the truth covers the product's points only), their mean true churn
+    probability and their mean predicted one."""
+    if truth is None:
+        return {}
+    on = truth[truth["t"] == day][["customer_id", "truth"]]
+    both = scores[["customer_id", "churn_probability"]].merge(on, on="customer_id")
+    both = both[both["truth"].notna()]
+    if both.empty:
+        return {"truth_customers": 0, "mean_truth": np.nan, "mean_probability_truth": np.nan}
+    return {"truth_customers": len(both), "mean_truth": float(both["truth"].mean()),
+            "mean_probability_truth": float(both["churn_probability"].mean())}
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> None:
@@ -207,11 +266,14 @@ def _track(folder: Path, table: pd.DataFrame, summary: BacktestSummary, uri: str
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         tracking.setup(uri, experiment)
-        tags = tracking.git_state() | {"kind": "backtest", "export_as_of": summary.export_as_of,
+        tags = tracking.git_state() | {"kind": "backtest", "source": summary.source,
+                                       "export_as_of": summary.export_as_of,
                                        "weeks_judged": str(len(table))}
         metric_cols = ["auc", "brier", "lift_top_decile", "empc", "mean_probability", "churn",
+                       "mean_truth", "mean_probability_truth",
                        "list_precision", "campaign_effect"]
-        with mlflow.start_run(run_name="backtest", tags=tags) as run:
+        name = "backtest" if summary.source == "live" else "backtest (replay)"
+        with mlflow.start_run(run_name=name, tags=tags) as run:
             for step, row in enumerate(table.to_dict("records")):
                 values = {c: float(row[c]) for c in metric_cols
                           if row.get(c) is not None and np.isfinite(float(row[c]))}
@@ -227,9 +289,12 @@ def _track(folder: Path, table: pd.DataFrame, summary: BacktestSummary, uri: str
 def render(s: BacktestSummary, console) -> None:
     from rich.table import Table
 
-    table = Table(title=f"backtest: outcomes from the export of {s.export_as_of}")
+    title = "backtest" if s.source == "live" else "backtest of replayed weeks"
+    table = Table(title=f"{title}: outcomes from the export of {s.export_as_of}")
+    truth = any(r.get("truth_customers") for r in s.judged)
     for col in ("week", "customers", "AUC", "expected", "in band", "Brier", "mean p", "churn",
-                "list precision", "campaign effect"):
+                *(["mean p | truth (customers)"] if truth else []), "list precision",
+                "campaign effect"):
         table.add_column(col, justify="left" if col == "week" else "right")
 
     def f(x, fmt=".3f"):
@@ -239,7 +304,10 @@ def render(s: BacktestSummary, console) -> None:
         table.add_row(r["as_of"], f"{r['customers']:,}", f(r["auc"]), f(r["auc_expected"]),
                       "yes" if r["auc_inside"] else "no", f(r["brier"], ".4f"),
                       f(r["mean_probability"]), f"{f(r['churn'])} [{f(r['churn_lo'])}, "
-                      f"{f(r['churn_hi'])}]", f(r["list_precision"]),
+                      f"{f(r['churn_hi'])}]",
+                      *([f"{f(r.get('mean_probability_truth'))} | {f(r.get('mean_truth'))} "
+                         f"({r.get('truth_customers', 0):,})"] if truth else []),
+                      f(r["list_precision"]),
                       f"{f(r['campaign_effect'], '+.3f')} [{f(r['campaign_effect_lo'], '+.3f')}, "
                       f"{f(r['campaign_effect_hi'], '+.3f')}]")
     console.print(table)

@@ -194,3 +194,17 @@ def headline(metrics: dict) -> list[tuple[str, str]]:
             rows.append((f"{trees} - l1_logistic",
                          f"AUC {d['value']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}]"))
     return rows
+
+
+def render(metrics: dict, console, *, paths: Paths) -> None:
+    """The one-screen summary: the headline lines of each model on the test slice."""
+    from rich.table import Table
+
+    table = Table(title=f"test slice from {metrics['split']['boundaries']['test_start']} "
+                        f"({metrics['split']['points']['test']:,} points)")
+    table.add_column("model")
+    table.add_column("metrics (95 % customer-bootstrap interval)")
+    for name, text in headline(metrics):
+        table.add_row(name, text)
+    console.print(table)
+    console.print(f"{paths.metrics}, plots in {paths.plots}/")

@@ -63,3 +63,12 @@ def run(feat: FeatureConfig, labels: LabelConfig, paths: Paths) -> FeatureSummar
         io.write_json(meta, tmp / paths.feature_meta.name)
     return FeatureSummary(engine=feat.engine, rows=rows, features=len(FEATURES),
                           vocab=meta["vocab"])
+
+
+def render(s: FeatureSummary, console, *, paths: Paths) -> None:
+    """The one-line summary: rows, features, engine, category vocabulary."""
+    console.print(
+        f"features -> {paths.features_table}: {s.rows:,} points x {s.features} features on "
+        f"{s.engine}; plans {s.vocab['plan_code']}, channels {s.vocab['channel_code']}. "
+        f"Catalogue: docs/features.md"
+    )

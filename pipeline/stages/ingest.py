@@ -52,3 +52,22 @@ def cut(paths: Paths, target: Path, day: dt.date, grace_days: int) -> dict:
                        for name, t in full["tables"].items()}}
         io.write_json(manifest, tmp / paths.manifest.name)
     return manifest
+
+
+def render(report: IngestReport, console, *, raw: Path, paths: Paths) -> None:
+    """The one-screen summary: per table, rows in, kept, quarantined by rule, ignored columns."""
+    from rich.table import Table
+
+    table = Table(title=f"ingest {raw} -> {paths.interim} (as of {report.as_of})")
+    for col in ("table", "file", "rows in", "kept", "quarantined", "rules", "ignored columns"):
+        table.add_column(col, justify="right" if col in ("rows in", "kept", "quarantined") else "left")
+    for name, t in report.tables.items():
+        rules = ", ".join(f"{k} {v:,}" for k, v in sorted(t.by_rule.items(), key=lambda kv: -kv[1]))
+        table.add_row(name, t.source or "(absent)", f"{t.rows_in:,}", f"{t.kept:,}",
+                      f"{t.quarantined:,}", rules or "-", ", ".join(t.extra_columns) or "-")
+    console.print(table)
+    console.print(
+        f"as-of {report.as_of} ({report.as_of_source}); time zone {report.timezone}; "
+        f"calendar {report.calendar}; ids {report.id_type}. "
+        f"Quarantined rows: {paths.quarantine}/<table>.parquet"
+    )

@@ -102,3 +102,24 @@ def run(labels: LabelConfig, paths: Paths) -> ObserveSummary:
         churned_before_early_life=int((tenure < labels.early_life_days).sum()),
         truth=truth_file is not None,
     )
+
+
+def render(s: ObserveSummary, console, *, labels: LabelConfig, paths: Paths) -> None:
+    """The one-screen summary: points, labels and churn rate per kind, runs, states at t."""
+    from rich.table import Table
+
+    table = Table(title=f"observations -> {paths.observations_table} (as of {s.as_of})")
+    for col in ("kind", "points", "labelled", "churn rate", "with truth"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, k in s.by_kind.items():
+        rate = "-" if k["labelled"] == 0 else f"{k['churn_rate']:.1%}"
+        table.add_row(kind, f"{k['points']:,}", f"{k['labelled']:,}", rate, f"{k['with_truth']:,}")
+    console.print(table)
+    console.print(
+        f"runs {s.runs:,} ({s.reactivations:,} after a win-back); "
+        f"{s.churned_before_early_life:,} runs churned before day "
+        f"{labels.early_life_days} (no early-life point; they still count in CRR). "
+        f"At t: {', '.join(f'{k} {v:,}' for k, v in s.by_state.items())}. "
+        f"Points are labelled only if t + {labels.horizon_days} + {labels.grace_days} days "
+        f"<= the as-of date."
+    )

@@ -189,3 +189,14 @@ def promote(params: Params, uri: str, version: str) -> str:
         client.set_registered_model_alias(name, CHAMPION, version)
         client.set_model_version_tag(name, version, "champion_decision", "promoted by hand")
     return f"{name} version {version} is now {CHAMPION}"
+
+
+def render(s: RegisterSummary, console, *, uri: str, model_name: str) -> None:
+    """One sentence: the run, the version, and whether the champion moved (and why)."""
+    console.print(
+        f"MLflow {uri}: run {s.run_id}, model {model_name} version {s.version}, "
+        f"registered as '{CHALLENGER}'"
+        + (f" and promoted to '{CHAMPION}' ({s.decision.reason})."
+           if s.decision.promote else
+           f"; '{CHAMPION}' stays where it was ({s.decision.reason}).")
+    )

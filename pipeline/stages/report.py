@@ -437,6 +437,36 @@ def run(config: ReportConfig, labels: LabelConfig, paths: Paths,
         ltv=float(life.ltv), holdout=verdict, forward_value=value)
 
 
+def render(s: ReportSummary, console, *, holdout_months: int) -> None:
+    """The one-screen summary: the last complete periods' figures, then the cohorts, the sBG
+    fits, LTV, the backtest's verdict and the files written."""
+    from rich.table import Table
+
+    def pct(x: float) -> str:
+        return "-" if x != x else f"{100 * x:.2f} %"
+
+    table = Table(title=f"retention per {s.period} ({s.calendar}), complete periods, "
+                        f"as of {s.as_of}")
+    for col in ("period", "S", "N", "E", "lost", "CRR", "churn", "NRR", "NPS", "status"):
+        table.add_column(col, justify="left" if col in ("period", "status") else "right")
+    for r in s.recent:
+        table.add_row(r["label"], f"{r['S']:,}", f"{r['N']:,}", f"{r['E']:,}", f"{r['lost']:,}",
+                      pct(r["crr"]), pct(r["churn_rate"]), pct(r["nrr"]),
+                      "-" if r["nps"] != r["nps"] else f"{r['nps']:.1f}", r["status"])
+    console.print(table)
+    value = ", ".join(f"{clock}-day plans {v:,.0f}" for clock, v in s.forward_value.items())
+    console.print(
+        f"CRR = (E - N) / S, churn = lost / S, lost = S + N - E. "
+        f"Partial (left out): {', '.join(s.partial) or 'none'}; provisional (renewals still "
+        f"pending): {', '.join(s.provisional) or 'none'}.\n"
+        f"{s.cohorts} signup cohorts; sBG fitted for {s.fitted} (cohort, plan clock) pairs, "
+        f"{s.not_fitted} too small or too short (reasons in summary.md). LTV (documents) "
+        f"{s.ltv:,.0f}; forward value of a new customer (sBG DERL) {value or '-'}.\n"
+        f"Backtest ({holdout_months} months held out): {s.holdout}.\n"
+        f"{s.folder}/: {', '.join(s.files)}"
+    )
+
+
 # --------------------------------------------------------------------------- MLflow
 
 # the headline figures of the latest complete period that become the run's metrics
@@ -489,3 +519,10 @@ def track(folder: Path, uri: str, experiment: str, *, as_of: str,
                 mlflow.log_artifact(str(Path(folder) / name))
         log(f"logged {len(record.files)} files and {len(metrics)} metrics to run {run.info.run_id}")
         return TrackSummary(run.info.run_id, tags["latest_complete_period"], len(metrics))
+
+
+def render_track(t: TrackSummary, console, *, uri: str) -> None:
+    """One sentence: the run the report was logged to."""
+    console.print(f"MLflow {uri}: run {t.run_id} ('report', {t.metrics} metrics of "
+                  f"{t.period or 'no complete period'}), tagged with the export's manifest "
+                  "hash.")

@@ -151,9 +151,14 @@ def load_file_model(folder: Path, name: str) -> LoadedModel:
         raise ModelMismatch(f"the model in {folder} is inconsistent: its contract.json does not "
                             f"name the booster's features ({bad}): retrain it or restore the "
                             "files `churn train` wrote")
-    digest = hashlib.md5(  # noqa: S324 - a content hash
-        "".join(artifacts.md5(folder / f) for f in MODEL_FILES).encode()).hexdigest()
+    digest = model_digest(folder)
     return LoadedModel(model, reference, name, f"file:{digest[:12]}", "", digest)
+
+
+def model_digest(folder: Path) -> str:
+    """The hash of all of a model folder's files: its name in the score history."""
+    return hashlib.md5(  # noqa: S324 - a content hash
+        "".join(artifacts.md5(Path(folder) / f) for f in MODEL_FILES).encode()).hexdigest()
 
 
 def load_registered(uri: str, tracking_uri: str) -> LoadedModel:

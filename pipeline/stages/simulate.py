@@ -71,3 +71,30 @@ def skip(out: Path, raw: str) -> None:
         (tmp / "NOT_SIMULATED.txt").write_text(
             f"paths.raw is {raw}: the pipeline reads your export, so nothing was simulated.\n"
         )
+
+
+def render_skipped(raw: str, sim_export: str, console) -> None:
+    """Said before `skip` writes its note: the params read a real export."""
+    console.print(
+        f"paths.raw is [bold]{raw}[/] (your export), not the simulator's "
+        f"{sim_export}: nothing to simulate."
+    )
+
+
+def render(summary: SimSummary, console, *, target: Path) -> None:
+    """The one-screen summary: rows per table, then the world in one sentence."""
+    from rich.table import Table
+
+    table = Table(title=f"simulated world -> {target}", show_header=True)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in summary.rows.items():
+        table.add_row(name, f"{rows:,}")
+    table.add_row("truth points", f"{summary.truth_points:,}")
+    console.print(table)
+    console.print(
+        f"customers {summary.customers:,} (referred {summary.referred:,}), "
+        f"periods {summary.periods:,}, refused renewals {summary.churned_periods:,}, "
+        f"win-backs {summary.reactivations:,}; export date {summary.as_of}; "
+        f"mean early-life truth {summary.mean_truth_early_life:.3f}"
+    )

@@ -68,3 +68,39 @@ def run(p: TrainConfig, labels: LabelConfig, paths: Paths,
         result.predictions.to_parquet(tmp / paths.predictions.name, index=False)
         io.write_json(result.summary.to_dict(), tmp / paths.train_summary.name)
     return result
+
+
+def render(r: TrainResult, console, *, paths: Paths) -> None:
+    """The one-screen summary: the two models and the slices, the forward calibration check
+    (with advice when another method did better), features that carry no information."""
+    from rich.table import Table
+
+    from models import calibration
+
+    s = r.summary.to_dict()
+    console.print(
+        f"models -> {paths.models}: split model (test metrics) and production model "
+        f"(refit on {s['points']['all_labelled']:,} points, {s['best_iteration']} rounds, "
+        f"{s['calibration']['method']} calibration from {s['calibration']['oof_points']:,} "
+        f"out-of-fold points).\nslices: train {s['points']['train']:,} / calibration "
+        f"{s['points']['calibration']:,} / test {s['points']['test']:,} "
+        f"({s['points']['purged']:,} purged); test from {s['boundaries']['test_start']}."
+    )
+    check = s["calibration"]["forward_check"]
+    if check:
+        method = s["calibration"]["method"]
+        table = Table(title="calibration check: fitted on the older half of the calibration "
+                            "slice, scored on the newer half (lower is better, AUC higher)")
+        for col in ("scores", "log loss", "Brier", "ECE", "AUC"):
+            table.add_column(col)
+        for name, m in check.items():
+            label = f"{name} (in use: train.calibration)" if name == method else name
+            table.add_row(label, *(f"{m[k]:.4f}" for k in ("log_loss", "brier", "ece", "roc_auc")))
+        console.print(table)
+        note = calibration.advice(check, method)
+        if note:
+            console.print(f"[yellow]note: {note}[/yellow]")
+    if r.uninformative:
+        console.print(f"[yellow]note: {len(r.uninformative)} features carry no information in "
+                      f"this export (one value for every point): {', '.join(r.uninformative)}. "
+                      "The models train without them; an optional table may be absent.[/yellow]")

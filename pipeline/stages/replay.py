@@ -1,0 +1,141 @@
+"""`churn backtest --replay N`: an honest score history for a new deployment.
+
+For each of the last N weeks whose outcome the newest export already shows, the export is cut at
+that week (records.cut: nothing after it is seen), the points, features and production model
+are made from the cut alone exactly as `dvc repro` makes them from a whole export, and the model
+scores the cut on its own as-of date. No week is scored by a model that saw its outcome.
+
+Layout, apart from the live history: `<paths.weekly>/replay/<key>/<week>/` holds the week's cut
+(interim/), observations/, features/, models/ and its scoring (scored/scores/<week>/); `<key>`
+names the settings that make the model and its list (labels, windows, train, score, report), so
+replays under other settings never mix. A week already replayed from the same export with the
+same settings is reused. The models never reach the registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import UserError
+from features.config import FeatureConfig, LabelConfig
+from models.config import TrainConfig
+from pipeline import artifacts, tables
+from pipeline.params import Paths, json_ready
+from pipeline.stages import features as features_stage
+from pipeline.stages import ingest as ingest_stage
+from pipeline.stages import observe as observe_stage
+from pipeline.stages import score as score_stage
+from pipeline.stages import train as train_stage
+from retention.config import ReportConfig
+from scoring.config import ScoreConfig
+
+WEEK_DAYS = 7
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """What makes a replayed week's model and list: the pipeline's own settings."""
+
+    labels: LabelConfig
+    features: FeatureConfig
+    train: TrainConfig
+    score: ScoreConfig
+    report: ReportConfig
+
+    def key(self) -> str:
+        """12 hex digits naming these settings (the engine is left out: same values)."""
+        parts = {"labels": self.labels, "features": {"window_days": self.features.window_days,
+                                                     "recent_days": self.features.recent_days},
+                 "train": self.train, "score": self.score, "report": self.report}
+        text = json.dumps(json_ready({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v)
+                                      else v for k, v in parts.items()}), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class ReplayedWeek:
+    as_of: str
+    folder: str  # the week's scoring (a score-history folder)
+    reused: bool  # replayed before from the same export with the same settings
+
+
+def weeks(now: dt.date, n: int, horizon_days: int, grace_days: int) -> list[dt.date]:
+    """The last `n` weekly days whose outcome an export of `now` shows (oldest first): the
+    latest is `now - horizon - grace`, the others 7, 14, ... days before it."""
+    if n < 1:
+        raise UserError(f"--replay {n}: give the number of weeks to replay, 1 or more")
+    last = now - dt.timedelta(days=horizon_days + grace_days)
+    return [last - dt.timedelta(days=WEEK_DAYS * k) for k in reversed(range(n))]
+
+
+def root(paths: Paths, config: ReplayConfig) -> Path:
+    return Path(paths.weekly) / "replay" / config.key()
+
+
+def week_paths(source: Paths, folder: Path) -> Paths:
+    """The stage folders of one replayed week: the pipeline's stages, pointed at the cut."""
+    return dataclasses.replace(
+        source, interim=str(folder / "interim"), observations=str(folder / "observations"),
+        features=str(folder / "features"), models=str(folder / "models"),
+        weekly=str(folder / "scored"))
+
+
+def _done(wp: Paths, day: dt.date, uncut: artifacts.StageRecord) -> Path | None:
+    """The week's scoring, if it was made from a cut of this very export (and is whole)."""
+    cut = artifacts.StageRecord.read(Path(wp.interim))
+    scored = score_stage.week_folder(wp, day)
+    record = artifacts.StageRecord.read(scored)
+    if cut is None or record is None or cut.inputs.get("uncut") != uncut.digest:
+        return None
+    if record.inputs.get("interim") != cut.digest:
+        return None
+    models = artifacts.StageRecord.read(Path(wp.models))
+    if models is None or record.inputs.get("model") != score_stage.model_digest(wp.model):
+        return None
+    return scored
+
+
+def run(n: int, config: ReplayConfig, source: Paths, paths: Paths, *,
+        log: Callable[[str], None] = print) -> list[ReplayedWeek]:
+    """Replay the last `n` weeks of the export in `source.interim`; returns their scorings."""
+    uncut = artifacts.read_all(*tables.inputs(source, "interim"))["interim"]
+    now = tables.manifest(source).as_of
+    labels = config.labels
+    days = weeks(now, n, labels.horizon_days, labels.grace_days)
+    base = root(paths, config)
+    log(f"replaying {n} week(s), {days[0]} to {days[-1]}, from the export of {now}; "
+        f"settings {config.key()} ({base})")
+    out = []
+    for i, day in enumerate(days, 1):
+        wp = week_paths(source, base / day.isoformat())
+        done = _done(wp, day, uncut)
+        if done is not None:
+            log(f"week {i}/{n} {day}: replayed before from this export, reused")
+            out.append(ReplayedWeek(day.isoformat(), str(done), True))
+            continue
+        step = f"week {i}/{n} {day}:"
+        log(f"{step} cutting the export")
+        ingest_stage.cut(source, Path(wp.interim), day, labels.grace_days)
+        log(f"{step} observation points")
+        observe_stage.run(labels, wp)
+        log(f"{step} features")
+        features_stage.run(config.features, labels, wp)
+        log(f"{step} training")
+        try:
+            train_stage.run(config.train, labels, wp, log=lambda m: None)
+        except UserError as err:
+            raise UserError(f"replaying {day}: the export cut there cannot train a model: {err}. "
+                            "Replay fewer weeks (--replay)") from None
+        log(f"{step} scoring")
+        s = score_stage.run_weekly(config.score, config.report, wp, model_uri=str(wp.model),
+                                   tracking_uri="", experiment="", as_of=day, track=False,
+                                   engine=config.features.engine, spark=config.features.spark,
+                                   log=lambda m: None)
+        out.append(ReplayedWeek(day.isoformat(), s.folder, False))
+    return out
