@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from common.errors import UserError
 from features.config import FeatureConfig, LabelConfig
 from models.config import TrainConfig
@@ -108,6 +110,13 @@ def run(n: int, config: ReplayConfig, source: Paths, paths: Paths, *,
     now = tables.manifest(source).as_of
     labels = config.labels
     days = weeks(now, n, labels.horizon_days, labels.grace_days)
+    first = score_stage.read_data(source).customers["signup_date"].min()
+    if pd.isna(first) or days[0] <= pd.Timestamp(first).date():
+        room = 0 if pd.isna(first) else max(
+            0, (days[-1] - pd.Timestamp(first).date()).days // WEEK_DAYS)
+        raise UserError(f"--replay {n}: the export of {now} begins on "
+                        f"{'-' if pd.isna(first) else pd.Timestamp(first).date()}, so at most "
+                        f"{room} weeks can be replayed (and fewer can train a model)")
     base = root(paths, config)
     log(f"replaying {n} week(s), {days[0]} to {days[-1]}, from the export of {now}; "
         f"settings {config.key()} ({base})")
