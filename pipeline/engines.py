@@ -13,6 +13,7 @@ time zone (the interim manifest's), so a timestamp falls on the same day on both
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -106,7 +107,8 @@ def write_parquet(con, expr, path: Path, keys: tuple[str, str] = ("customer_id",
 
     scratch = path.with_name(f".{path.name}.spark")
     try:
-        con.raw_sql(con.compile(expr)).coalesce(1).write.mode("error").parquet(str(scratch))
+        with spark_memory_advice():
+            con.raw_sql(con.compile(expr)).coalesce(1).write.mode("error").parquet(str(scratch))
         parts = sorted(scratch.glob("part-*.parquet"))
         if len(parts) != 1:
             raise UserError(
@@ -122,6 +124,27 @@ def write_parquet(con, expr, path: Path, keys: tuple[str, str] = ("customer_id",
                 out.write_batch(batch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+MEMORY_SIGNS = ("OutOfMemoryError", "notEnoughMemory", "Not enough memory", "Java heap space",
+                "SparkOutOfMemoryError")
+
+
+@contextlib.contextmanager
+def spark_memory_advice():
+    """Spark running out of memory is a setting to change, not a bug: say which."""
+    try:
+        yield
+    except Exception as err:
+        text = str(err)
+        if not any(sign in text for sign in MEMORY_SIGNS):
+            raise
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:300]
+        raise UserError(
+            f"Spark ran out of memory computing the features ({first}). Give it more in "
+            "params.yaml, features.spark.conf: spark.driver.memory (local[N]: e.g. 8g; it is "
+            "read when the JVM starts) or spark.executor.memory on a cluster; or turn off the "
+            "broadcast joins with spark.sql.autoBroadcastJoinThreshold: -1") from None
 
 
 def _check_order(batch, keys: tuple[str, str], last: tuple | None) -> tuple | None:

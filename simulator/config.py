@@ -135,6 +135,10 @@ class WorldConfig:
     # messages (and top-ups follow). Churn and everything else the customers do stay as they are.
     usage_shock_day: int | None = None
     usage_shock_factor: float = 1.0
+    # A drifting base rate, 0 unless a world sets it (worlds/drift.yaml, for the backtest's
+    # level targets): the churn logit at a renewal moves by this much per 365 days after the
+    # start, the same for every customer, so the base rate drifts while who churns does not.
+    churn_drift_per_year: float = 0.0
 
     def __post_init__(self) -> None:
         check(self.growth_per_year > -1.0, "growth_per_year",
@@ -178,6 +182,9 @@ class WorldConfig:
         check(0.0 < self.usage_shock_factor <= 1.0, "usage_shock_factor",
               f"multiplies the messages of each send from usage_shock_day on: set it above 0 "
               f"and at most 1 (1 = no shock), not {self.usage_shock_factor}")
+        check(abs(self.churn_drift_per_year) <= 3.0, "churn_drift_per_year",
+              f"moves the churn logit by {self.churn_drift_per_year} a year: keep it within "
+              "[-3, 3] (3 turns a 5 % base rate into 50 % in a year)")
         _shares_add_up(self.plans, "plans")
         _shares_add_up(self.channels, "channels")
         # log(fee / cheapest fee) is the overpay law's premium: it needs every fee above 0

@@ -206,7 +206,7 @@ def simulate(
             p = rules.churn_probability(z[due], billing[due], delivery[due],
                                         day - run_start[due], plan[due], channel[due],
                                         referrer[due] >= 0,
-                                        first_referral[due] < period_start[due])
+                                        first_referral[due] < period_start[due], day)
             churn = rng.random(len(due)) < p
             cancel = rng.random(len(due)) < w.cancel_share
             outcome = np.where(churn, np.where(cancel, CANCELLED, LAPSED), RENEWED)

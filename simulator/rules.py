@@ -36,8 +36,10 @@ class Rules:
             "delivery": (w.delivery_issue_start, w.delivery_issue_stay),
         }
 
-    def churn_probability(self, z, billing, delivery, tenure, plan, channel, referred, referrer):
-        """`referrer`: had referred someone before the period being renewed began."""
+    def churn_probability(self, z, billing, delivery, tenure, plan, channel, referred, referrer,
+                          day):
+        """`referrer`: had referred someone before the period being renewed began; `day`: the
+        renewal's day after the start (the drifting base rate's clock)."""
         w = self.w
         onboarding = tenure <= w.onboarding_days
         logit = (
@@ -59,6 +61,8 @@ class Rules:
                 + w.churn_onboarding_problem * (onboarding & ((billing > 0) | (delivery > 0)))
                 + w.churn_overpay * self.plan_premium[plan] * np.maximum(-z, 0.0)
             )
+        if w.churn_drift_per_year:  # 0 in the frozen worlds, which stay bit-identical
+            logit = logit + w.churn_drift_per_year * (np.asarray(day, dtype=np.float64) / 365.0)
         return w.churn_noise_floor + (1.0 - w.churn_noise_floor) * sigmoid(logit)
 
     def next_plan(self, plan, z, u_change, u_up):

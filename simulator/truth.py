@@ -61,7 +61,7 @@ def churn_within_horizon(rules: Rules, rng: np.random.Generator, samples: int, d
             z = np.where(due, rules.engagement_after(z, target, steps, rng.permutation(normal)), z)
             bill = np.where(due, rules.issue_after("billing", bill, steps, uniform()), bill)
             deliv = np.where(due, rules.issue_after("delivery", deliv, steps, uniform()), deliv)
-            p = rules.churn_probability(z, bill, deliv, r - rs, pl, ch, ref, first_ref < ps)
+            p = rules.churn_probability(z, bill, deliv, r - rs, pl, ch, ref, first_ref < ps, r)
             survive = np.where(due, survive * (1.0 - p), survive)
             pl = np.where(due, rules.next_plan(pl, z, uniform(), uniform()), pl)
             known = np.where(due, r - 1, known)

@@ -102,3 +102,25 @@ def test_the_order_check_of_spark_s_output():
                          ([(2, 1)], last)):
         with pytest.raises(RuntimeError, match="out of order"):
             engines._check_order(batch(rows), ("customer_id", "t"), before)
+
+
+def test_spark_out_of_memory_is_a_setting_to_change_not_a_traceback():
+    """At 50M usage rows with Spark's default 1g driver, the broadcast of a join did not fit
+    (bench/spark.py): the user is told which setting to raise; other errors stay bugs."""
+    import pytest
+
+    from common.errors import UserError
+    from pipeline import engines
+
+    class Py4JJavaError(Exception):
+        pass
+
+    with pytest.raises(UserError, match="spark.driver.memory") as caught:
+        with engines.spark_memory_advice():
+            raise Py4JJavaError("An error occurred while calling o123.parquet.\n: org.apache."
+                                "spark.SparkException: [_LEGACY_ERROR_TEMP_2250] Not enough "
+                                "memory to build and broadcast the table to all worker nodes.")
+    assert "autoBroadcastJoinThreshold" in str(caught.value)
+    with pytest.raises(Py4JJavaError, match="division"):
+        with engines.spark_memory_advice():
+            raise Py4JJavaError("[DIVIDE_BY_ZERO] division by zero")

@@ -181,7 +181,7 @@ def test_non_additive_laws_are_zero_unless_a_world_sets_them(params):
                 delivery=np.array([False, False]), tenure=np.array([30, 200]),
                 plan=np.array([int(np.argmax(fees)), int(np.argmin(fees))]),
                 channel=np.array([0, 0]), referred=np.array([False, False]),
-                referrer=np.array([False, False]))
+                referrer=np.array([False, False]), day=np.array([100, 500]))
     floor = w0.churn_noise_floor
 
     def logit(p):
@@ -193,3 +193,8 @@ def test_non_additive_laws_are_zero_unless_a_world_sets_them(params):
     expected = np.array([1.5 + 1.0 + 0.8 * premium * 1.5, 0.0])
     np.testing.assert_allclose(logit(extra) - logit(base), expected, atol=1e-9)
     assert (w0.churn_disengaged, w0.churn_onboarding_problem, w0.churn_overpay) == (0, 0, 0)
+    # the drifting base rate: the same shift for everyone, growing with the renewal's day
+    drift = Rules(dataclasses.replace(w0, churn_drift_per_year=0.73)).churn_probability(**args)
+    np.testing.assert_allclose(logit(drift) - logit(base), 0.73 * np.array([100, 500]) / 365,
+                               atol=1e-9)
+    assert w0.churn_drift_per_year == 0

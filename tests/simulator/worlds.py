@@ -12,7 +12,7 @@ from features.config import LabelConfig
 from simulator.config import ChannelConfig, PlanConfig, SimulateConfig, WorldConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-WORLDS = ("params.yaml", "worlds/b.yaml", "worlds/c.yaml")
+WORLDS = ("params.yaml", "worlds/b.yaml", "worlds/c.yaml", "worlds/drift.yaml")
 
 
 def _raw(path: str) -> dict:
