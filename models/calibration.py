@@ -32,20 +32,23 @@ class Calibrator:
     method: Method
     x: tuple[float, ...]  # isotonic knots (score), or (slope, intercept) on the logit
     y: tuple[float, ...]
+    shift: float = 0.0  # the level's log-odds shift after calibrating (models.level)
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         scores = np.asarray(scores, dtype=np.float64)
         if self.method == "isotonic":
-            return np.interp(scores, self.x, self.y)
+            p = np.interp(scores, self.x, self.y)
+            return p if self.shift == 0 else special.expit(_logit(p) + self.shift)
         slope, intercept = self.x
-        return special.expit(slope * _logit(scores) + intercept)
+        return special.expit(slope * _logit(scores) + intercept + self.shift)
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "x": list(self.x), "y": list(self.y)}
+        d = {"method": self.method, "x": list(self.x), "y": list(self.y)}
+        return d | ({"shift": self.shift} if self.shift else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibrator:
-        return cls(d["method"], tuple(d["x"]), tuple(d["y"]))
+        return cls(d["method"], tuple(d["x"]), tuple(d["y"]), float(d.get("shift", 0.0)))
 
 
 def fit(scores: np.ndarray, y: np.ndarray, method: Method) -> Calibrator:

@@ -37,9 +37,21 @@ class TrainConfig:
     hist_gradient_boosting: dict[str, Any] | None = None
     # the drift reference frozen with the model: customers at risk on the days this far back
     reference_days: int = 182
+    # the production model's level (models.level): none (the pooled calibrator's), recent (the
+    # latest level_days labelled days'), trend (a line through level_windows such windows,
+    # read at the scoring day)
+    level: Literal["none", "recent", "trend"] = "none"
+    level_days: int = 56
+    level_windows: int = 6
 
     def __post_init__(self) -> None:
         _check_seed(self.seed)
+        check(self.level in ("none", "recent", "trend"), "level",
+              f"must be none, recent or trend, not {self.level!r}")
+        check(self.level_days >= 7, "level_days",
+              f"must be at least 7 days (a week of labelled points), not {self.level_days}")
+        check(self.level_windows >= 3, "level_windows",
+              f"must be at least 3 (a line through fewer says little), not {self.level_windows}")
         check(self.reference_days >= 7, "reference_days",
               f"must be at least 7 days (one of each weekday), not {self.reference_days}")
         unknown = [k for k in self.kinds if k not in KINDS]

@@ -18,6 +18,7 @@ are rounded to 9 significant digits (simulator/exact.py says why); LightGBM is d
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -26,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from common.errors import UserError
 from common.exact import round_floats, round_sig
-from models import baselines, calibration, lgbm, splits
+from models import baselines, calibration, level, lgbm, splits
 from models.classifier import ChurnClassifier, FeatureContract
 from models.config import TrainConfig
 
@@ -61,6 +62,7 @@ class CalibrationSummary:
     oof_points: int
     forward_check: dict[str, dict[str, float]]  # scores ("raw", methods) -> metric -> value
     forward_check_skipped: str  # why the check was skipped; "" when it ran
+    level: dict = field(default_factory=dict)  # models.level: every candidate
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,16 @@ def check_data(data: pd.DataFrame, split: splits.Split | None, config: TrainConf
                 f"{_fix(config, horizon_days)}")
 
 
+def scoring_day(table: pd.DataFrame, data: pd.DataFrame, horizon_days: int) -> np.datetime64:
+    """The day the production model scores first: the export's (its scoring points' day), else
+    the day the newest label's window closes."""
+    scoring = table.loc[table["kind"] == "scoring", "t"] if "kind" in table else pd.Series([])
+    if len(scoring):
+        return np.datetime64(pd.Timestamp(scoring.max()).date(), "D")
+    return np.datetime64(pd.Timestamp(data["t"].max()).date(), "D") + np.timedelta64(
+        horizon_days, "D")
+
+
 def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *,
           horizon_days: int, log=print) -> TrainResult:
     c = config
@@ -245,6 +257,13 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
         oof_raw.append(b.predict(x.iloc[pred_rows]))
     final_booster = lgbm.fit(x, y, categorical=cat, params=c.lgbm, rounds=best, seed=c.seed)
     final_calib = calibration.fit(np.concatenate(oof_raw), np.concatenate(oof_y), c.calibration)
+    oof_t = np.concatenate([data["t"].iloc[rows].to_numpy("datetime64[D]") for _, rows in folds])
+    level_fit = level.fit(final_calib(np.concatenate(oof_raw)), np.concatenate(oof_y), oof_t,
+                          as_of=scoring_day(table, data, horizon_days), method=c.level,
+                          window_days=c.level_days, windows=c.level_windows)
+    if level_fit.shift:
+        final_calib = dataclasses.replace(final_calib, shift=level_fit.shift)
+        log(f"level: {c.level}, a log-odds shift of {level_fit.shift:+.3f} after calibrating")
     final = ChurnClassifier(final_booster, final_calib, contract)
 
     check, skipped = calibration.forward_check(raw_cal, y[ca], data["t"].iloc[ca].to_numpy())
@@ -266,6 +285,7 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
             brier_raw_on_calibration=brier(raw_cal, y[ca]),
             brier_calibrated_on_calibration=brier(calib(raw_cal), y[ca]),
             oof_points=int(sum(len(r) for r in oof_raw)),
+            level=level_fit.to_dict(),
             forward_check=check, forward_check_skipped=skipped),
         logistic_nonzero_coefficients=int(np.count_nonzero(logit[-1].coef_)),
         hist_gradient_boosting_iterations=None if peer is None else peer.best_iteration_,

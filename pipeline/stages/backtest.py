@@ -30,6 +30,7 @@ import pandas as pd
 from common.errors import UserError
 from common.exact import round_floats, round_sig
 from features import observations as obs
+from models import level
 from models.config import EvaluateConfig
 from pipeline import artifacts, io, tables, tracking
 from pipeline.params import Paths
@@ -168,6 +169,8 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, replay: i
                              " no campaign effect")
         row["live"] = live
         row |= _against_truth(scores, truth, day)
+        if replay:
+            row |= _level_candidates(folder, scores, truth, day)
         rows.append(row)
         curves.append(backtest.reliability(scores["churn_probability"].to_numpy(float),
                                            y.astype(np.int64)).assign(as_of=day.isoformat()))
@@ -209,6 +212,29 @@ def _against_truth(scores: pd.DataFrame, truth: pd.DataFrame | None, day) -> dic
         return {"truth_customers": 0, "mean_truth": np.nan, "mean_probability_truth": np.nan}
     return {"truth_customers": len(both), "mean_truth": float(both["truth"].mean()),
             "mean_probability_truth": float(both["churn_probability"].mean())}
+
+
+def _level_candidates(folder: Path, scores: pd.DataFrame, truth: pd.DataFrame | None,
+                      day) -> dict:
+    """A replayed week's mean probability under each level candidate its model's training
+    computed (models.level; train_summary.json beside the week's model), so the candidates
+    are compared on the same models and weeks."""
+    path = Path(folder).parents[2] / "models" / "train_summary.json"
+    fit = json.loads(path.read_text())["calibration"].get("level") if path.is_file() else None
+    if not fit:
+        return {}
+    out = {"level_applied": fit["method"]}
+    p = scores["churn_probability"].to_numpy(float)
+    on = None
+    if truth is not None:
+        on = scores[["customer_id"]].merge(truth[truth["t"] == day], on="customer_id",
+                                           how="left")["truth"].notna().to_numpy()
+    for name, shift in fit["candidates"].items():
+        q = level.shifted(p, float(shift) - float(fit["shift"]))
+        out[f"mean_probability_{name}"] = float(q.mean())
+        if on is not None and on.any():
+            out[f"mean_probability_truth_{name}"] = float(q[on].mean())
+    return out
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> None:

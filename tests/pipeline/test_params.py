@@ -55,3 +55,10 @@ def test_every_param_a_stage_declares_exists():
     known = set(_keys(yaml.safe_load((ROOT / "params.yaml").read_text())))
     declared = [p for s in stages.values() for p in s.get("params", [])]
     assert declared and set(declared) <= known
+
+
+def test_every_committed_world_loads_as_a_params_file():
+    """worlds/*.yaml are whole params files (`--params worlds/b.yaml` on every command)."""
+    for path in sorted((ROOT / "worlds").glob("*.yaml")):
+        p = load_params(path)
+        assert p.paths.weekly.startswith(f"data/world-{path.stem}/"), path

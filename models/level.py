@@ -1,0 +1,114 @@
+"""A probability level that follows the business: the calibrated level against the latest
+labelled weeks.
+
+The production model's calibrator is fitted on out-of-fold scores pooled over most of the
+history. When the base rate moves, that pooled level is the history's, not the scoring day's:
+value at risk, the profit-sized list and capacity planning all rest on it. Each candidate here is
+one shift on the log-odds, added after the calibrator, estimated from the labelled out-of-fold
+points alone (so never from a week a backtest judges):
+
+- `none`: 0, the pooled level.
+- `recent`: the shift that makes the mean calibrated probability of the points of the last
+  `window_days` labelled days equal their realised churn.
+- `trend`: the same shift per window over the last `windows` windows, a weighted line through
+  them in time, read at the scoring day: the level carried across the horizon + grace gap
+  between the newest label and the scoring day.
+
+`fit` computes every candidate (train_summary.json keeps them, so a backtest can compare them
+on the same models) and returns the one `train.level` names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import special
+
+from common.exact import round_sig
+
+METHODS = ("none", "recent", "trend")
+EPS = 1e-6
+MAX_SHIFT = 3.0  # a log-odds shift beyond this is no longer a level
+
+
+@dataclass(frozen=True)
+class Window:
+    start: str  # first labelled day of the window
+    end: str  # the day after its last
+    points: int
+    churn: float
+    mean_probability: float
+    shift: float
+
+
+@dataclass(frozen=True)
+class LevelFit:
+    method: str
+    shift: float  # the chosen candidate's
+    candidates: dict[str, float]
+    windows: tuple[Window, ...]
+    as_of: str  # the scoring day the trend is read at
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def shifted(p: np.ndarray, shift: float) -> np.ndarray:
+    """Probabilities moved by `shift` on the log-odds."""
+    if shift == 0:
+        return np.asarray(p, dtype=np.float64)
+    q = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return special.expit(special.logit(q) + shift)
+
+
+def level_shift(p: np.ndarray, y: np.ndarray) -> float:
+    """The log-odds shift d with mean(expit(logit(p) + d)) = mean(y) (monotone in d: bisection
+    on plain sums, the same bits on every machine)."""
+    p, y = np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(p) == 0:
+        return 0.0
+    target = float(np.mean(y))
+    lo, hi = -MAX_SHIFT, MAX_SHIFT
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if float(np.mean(shifted(p, mid))) < target:
+            lo = mid
+        else:
+            hi = mid
+    return round_sig((lo + hi) / 2)
+
+
+def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, method: str,
+        window_days: int, windows: int) -> LevelFit:
+    """Every candidate from the calibrated out-of-fold probabilities `p`, labels `y` and point
+    days `t`; the chosen one is `method`'s."""
+    if method not in METHODS:
+        raise ValueError(f"level method {method!r} is not one of {METHODS}")
+    days = np.asarray(t, dtype="datetime64[D]")
+    end = days.max() + np.timedelta64(1, "D")
+    rows = []
+    for k in range(windows):
+        hi = end - np.timedelta64(k * window_days, "D")
+        lo = hi - np.timedelta64(window_days, "D")
+        inside = (days >= lo) & (days < hi)
+        if inside.sum() < 50 or len(set(np.asarray(y)[inside].tolist())) < 2:
+            break
+        rows.append(Window(str(lo), str(hi), int(inside.sum()), round_sig(float(y[inside].mean())),
+                           round_sig(float(p[inside].mean())), level_shift(p[inside], y[inside])))
+    rows.reverse()  # oldest first
+    recent = rows[-1].shift if rows else 0.0
+    trend = recent
+    if len(rows) >= 3:
+        # days from the scoring day to each window's middle, weighted by its points
+        mid = np.array([(np.datetime64(w.start) + (np.datetime64(w.end) - np.datetime64(w.start))
+                         / 2 - np.datetime64(as_of, "D")).astype(np.float64) for w in rows])
+        shift = np.array([w.shift for w in rows])
+        weight = np.array([w.points for w in rows], dtype=np.float64)
+        mx, my = np.sum(weight * mid) / np.sum(weight), np.sum(weight * shift) / np.sum(weight)
+        sxx = np.sum(weight * (mid - mx) ** 2)
+        slope = np.sum(weight * (mid - mx) * (shift - my)) / sxx if sxx > 0 else 0.0
+        trend = round_sig(float(np.clip(my - slope * mx, -MAX_SHIFT, MAX_SHIFT)))
+    candidates = {"none": 0.0, "recent": recent, "trend": trend}
+    return LevelFit(method, candidates[method], candidates, tuple(rows),
+                    str(np.datetime64(as_of, "D")))
