@@ -82,9 +82,12 @@ class Sql:
 
     @staticmethod
     def _plain(r: str) -> str:
-        """r is ASCII with no surrounding blanks: its trimmed, translated form is itself."""
+        """r is non-empty ASCII with no surrounding blanks: its trimmed, translated form is
+        itself. An empty text is not (empty = missing: a Parquet string column's '' must read
+        as a CSV file's empty field does, NULL)."""
         return (
-            f"(length({r}) = strlen({r}) AND NOT prefix({r}, ' ') AND NOT suffix({r}, ' ') "
+            f"({r} <> '' AND length({r}) = strlen({r}) AND NOT prefix({r}, ' ') "
+            f"AND NOT suffix({r}, ' ') "
             f"AND NOT prefix({r}, chr(9)) AND NOT suffix({r}, chr(9)))"
         )
 

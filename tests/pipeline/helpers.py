@@ -1,8 +1,12 @@
-"""Test helpers: a params.yaml variant written into a temp folder."""
+"""Test helpers: a params.yaml variant written into a temp folder, a stage output recommitted
+with a change, the project as a temp git + DVC repo and commands run in it as a user runs them."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,3 +38,38 @@ def recommit(source: Path, target: Path, change: Callable[[Path], None] | None =
             shutil.copy2(Path(source) / name, tmp / name)
         if change is not None:
             change(tmp)
+
+
+def project_repo(repo: Path) -> Path:
+    """The project's code and dvc.yaml copied into `repo`, as a user's clone has them (write
+    params.yaml with `write_params`, then `init_repo`)."""
+    from tests.imports import PACKAGES
+
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, repo / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    return repo
+
+
+def init_repo(repo: Path) -> None:
+    """git init, dvc init and a first commit of what `repo` holds (git-ignored data stays out)."""
+    run_command(["git", "init", "-q"], repo)
+    run_command([sys.executable, "-m", "dvc", "init", "-q"], repo)
+    run_command(["git", "add", "-A"], repo)
+    run_command(["git", "commit", "-qm", "init"], repo)
+
+
+def run_command(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run a command as a user would in `cwd` (the venv's tools on PATH), asserting exit 0."""
+    # the project's own default store: nothing inherited from other tests or the shell
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_ROOT")}
+    env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1"}
+    # experiments commit to git refs: give them an identity on a machine without one
+    env |= {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+            for what, value in (("NAME", "t"), ("EMAIL", "t@t"))}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+    return result

@@ -389,6 +389,40 @@ def test_parquet_native_types_are_gregorian_and_offsets_converted(tmp_path):
     assert counts(report, "subscriptions") == (2, 2, 0)
 
 
+def test_parquet_empty_strings_are_missing_as_empty_csv_fields_are(tmp_path):
+    """A Parquet string column holds "" where a CSV file has an empty field: both are missing
+    (an optional referrer, not an unknown one; a required id, quarantined)."""
+    raw = write_raw(tmp_path, {"customers.csv": None, "usage.csv": None})
+    pq.write_table(pa.table({
+        "customer_id": ["C1", "C2", "C3", ""],
+        "signup_date": ["2024-01-01", "2024-01-10", "2024-02-01", "2024-02-01"],
+        "channel": ["ads", "organic", "ads", "ads"],
+        "referral_code": ["R1", "R2", "R3", "R4"],
+        "referred_by": ["", "R1", " ", ""],
+    }), raw / "customers.parquet")
+    pq.write_table(pa.table({
+        "customer_id": ["C1", ""],
+        "ts": ["2024-02-01 10:00:00", "2024-02-01 11:00:00"],
+        "messages": pa.array([5, 6], pa.int64()),
+    }), raw / "usage.parquet")
+    ids = {"\n1,": "\nC1,", "\n2,": "\nC2,", "\n3,": "\nC3,"}
+    files = {name: BASE[name] for name in ("subscriptions.csv", "charges.csv", "tickets.csv")}
+    for name, text in files.items():
+        for old, new in ids.items():
+            text = text.replace(old, new)
+        files[name] = text
+    report, interim, q = run(tmp_path, {"customers.csv": None, "usage.csv": None, **files})
+    assert report.id_type == "string"
+    assert counts(report, "customers") == (4, 3, 1)
+    row = quarantined(q, "customers")[4]  # Parquet: line = row index + 1
+    assert (row["rule"], row["column"]) == ("missing_value", "customer_id")
+    kept = rows(interim / "customers.parquet")
+    assert [(r["customer_id"], r["referred_by"]) for r in kept] == [
+        ("C1", None), ("C2", "R1"), ("C3", None)]
+    assert counts(report, "usage") == (2, 1, 1)
+    assert quarantined(q, "usage")[2]["rule"] == "missing_value"
+
+
 def test_bom_and_crlf(tmp_path):
     customers = "\ufeff" + CUSTOMERS.replace("\n", "\r\n")
     usage = (USAGE + "1,2024-02-01 10:00:00,bad\n").replace("\n", "\r\n")
