@@ -339,7 +339,8 @@ def backtest(
     uri = tracking.resolve_uri() if track else ""
     s = _stage("backtest" + (f" (replay of {replay} weeks)" if replay else ""),
                lambda log: stage.run(
-                   p.evaluate, p.score, p.paths, replay=replay, replay_config=settings,
+                   p.evaluate, p.score, p.report, p.paths, replay=replay,
+                   replay_config=settings,
                    track=track, tracking_uri=uri, experiment=p.mlflow.experiment, log=log))
     stage.render(s, console)
 

@@ -36,11 +36,13 @@ from pipeline import artifacts, io, tables, tracking
 from pipeline.params import Paths
 from pipeline.stages import replay as replay_stage
 from pipeline.stages import score as score_stage
-from scoring import backtest
+from retention.config import ReportConfig
+from scoring import backtest, cohort_check
 from scoring.config import ScoreConfig
 
 STAGE = "backtest"
-WEEKS, RELIABILITY, SUMMARY = "weeks.csv", "reliability.csv", "summary.json"
+WEEKS, RELIABILITY, COHORTS, SUMMARY = ("weeks.csv", "reliability.csv", "cohorts.csv",
+                                        "summary.json")
 
 
 @dataclass
@@ -101,7 +103,8 @@ def _truth(source: Paths) -> pd.DataFrame | None:
     return t
 
 
-def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, replay: int = 0,
+def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, paths: Paths, *,
+        replay: int = 0,
         replay_config: replay_stage.ReplayConfig | None = None, track: bool = True,
         tracking_uri: str = "", experiment: str = "",
         log: Callable[[str], None] = print) -> BacktestSummary:
@@ -128,6 +131,7 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, replay: i
     log(f"outcomes from the export of {now} ({source.interim}); {len(weeks)} week(s) "
         f"{'replayed' if replay else 'scored'}")
     rows, pending, curves, notes, inputs = [], [], [], [], {"interim": record}
+    by_cohort = []
     runs_now = {}
     for folder, summary in weeks:
         day = pd.Timestamp(summary["as_of"]).date()
@@ -141,8 +145,8 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, replay: i
         scores = pd.read_parquet(folder / score_stage.SCORES)
         if grace not in runs_now:
             runs_now[grace] = obs.runs(data.customers, data.subs, view=now, grace_days=grace)
-        points = obs.scoring_points(obs.runs(data.customers, data.subs, view=day,
-                                             grace_days=grace), day=day)
+        runs_day = obs.runs(data.customers, data.subs, view=day, grace_days=grace)
+        points = obs.scoring_points(runs_day, day=day)
         matched = scores[["customer_id"]].merge(points, on="customer_id", how="left")
         missing = int(matched["run"].isna().sum())
         if missing:
@@ -154,6 +158,12 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, replay: i
         churned = obs.label(matched, runs_now[grace], as_of=now, horizon_days=horizon,
                             grace_days=grace)
         y = churned.to_numpy(dtype=float)
+        # per signup cohort: the model's expected churners against the sBG's and Kaplan-Meier's
+        # (fitted on the export as it was on the week's day) and what happened
+        cohorts = cohort_check.compare(
+            scores, data.customers, data.subs, y, as_of=day, days=horizon,
+            calendar=data.manifest.calendar, grace_days=grace, config=report, runs=runs_day)
+        by_cohort.append(cohorts.assign(as_of=day.isoformat()))
         row = {"as_of": day.isoformat(), "model_version": summary.get("model_version", ""),
                "left_out": missing}
         row |= backtest.judge(scores, y, summary.get("expected", {}), clv=evaluate.empc_clv,
@@ -168,6 +178,9 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, replay: i
                 notes.append(f"{day}: scored after the fact (--as-of before its export's date):"
                              " no campaign effect")
         row["live"] = live
+        pooled = cohorts[cohorts["cohort"] == cohort_check.ALL].iloc[0]
+        row |= {f"cohort_{m}_error": float(pooled[f"{m}_error"]) for m in ("model", "sbg", "km")}
+        row["cohort_churned"] = int(pooled["churned"])
         row |= _against_truth(scores, truth, day)
         if replay:
             row |= _level_candidates(folder, scores, truth, day)
@@ -188,6 +201,8 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, paths: Paths, *, replay: i
     with artifacts.stage_output(target, STAGE, inputs) as tmp:
         _csv(table, tmp / WEEKS)
         _csv(reliability, tmp / RELIABILITY)
+        _csv(pd.concat(by_cohort, ignore_index=True) if by_cohort else pd.DataFrame(),
+             tmp / COHORTS)
         if len(table):
             plots = tmp / "plots"
             plots.mkdir()
@@ -342,5 +357,11 @@ def render(s: BacktestSummary, console) -> None:
             f"{w['as_of']} (on {w['known_on']})" for w in s.pending))
     for note in s.notes:
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"{s.folder}/: {WEEKS}, {RELIABILITY}, plots/, {SUMMARY}"
+    if s.judged:
+        err = {m: np.nanmean([abs(r[f"cohort_{m}_error"]) for r in s.judged])
+               for m in ("model", "sbg", "km")}
+        console.print("churners in the next horizon, all cohorts, mean absolute error per week: "
+                      f"model {err['model']:.1f}, sBG {err['sbg']:.1f}, Kaplan-Meier carried "
+                      f"forward {err['km']:.1f} ({COHORTS}: per signup cohort)")
+    console.print(f"{s.folder}/: {WEEKS}, {RELIABILITY}, {COHORTS}, plots/, {SUMMARY}"
                   + (f"; MLflow run {s.mlflow_run_id}" if s.mlflow_run_id else ""))

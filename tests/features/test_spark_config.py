@@ -115,12 +115,10 @@ def test_spark_out_of_memory_is_a_setting_to_change_not_a_traceback():
     class Py4JJavaError(Exception):
         pass
 
-    with pytest.raises(UserError, match="spark.driver.memory") as caught:
-        with engines.spark_memory_advice():
-            raise Py4JJavaError("An error occurred while calling o123.parquet.\n: org.apache."
-                                "spark.SparkException: [_LEGACY_ERROR_TEMP_2250] Not enough "
-                                "memory to build and broadcast the table to all worker nodes.")
+    with pytest.raises(UserError, match="spark.driver.memory") as caught, engines.spark_memory_advice():
+        raise Py4JJavaError("An error occurred while calling o123.parquet.\n: org.apache."
+                            "spark.SparkException: [_LEGACY_ERROR_TEMP_2250] Not enough "
+                            "memory to build and broadcast the table to all worker nodes.")
     assert "autoBroadcastJoinThreshold" in str(caught.value)
-    with pytest.raises(Py4JJavaError, match="division"):
-        with engines.spark_memory_advice():
-            raise Py4JJavaError("[DIVIDE_BY_ZERO] division by zero")
+    with pytest.raises(Py4JJavaError, match="division"), engines.spark_memory_advice():
+        raise Py4JJavaError("[DIVIDE_BY_ZERO] division by zero")

@@ -99,7 +99,7 @@ def test_replayed_weeks_are_apart_from_the_live_history_and_reused(params, confi
                            tracking_uri="", experiment="", track=False,
                            as_of=m.as_of - dt.timedelta(days=90), log=lambda m: None)
     logs: list[str] = []
-    s = backtest.run(params.evaluate, params.score, paths, replay=2, replay_config=config,
+    s = backtest.run(params.evaluate, params.score, params.report, paths, replay=2, replay_config=config,
                      track=False, log=logs.append)
     days = replay_stage.weeks(m.as_of, 2, params.labels.horizon_days, params.labels.grace_days)
     assert [w["as_of"] for w in s.judged] == [d.isoformat() for d in days]
@@ -116,15 +116,22 @@ def test_replayed_weeks_are_apart_from_the_live_history_and_reused(params, confi
     assert [f.name for f in (Path(paths.weekly) / "scores").iterdir()
             if not f.name.startswith(".")] == [
         (m.as_of - dt.timedelta(days=90)).isoformat()]
-    live = backtest.run(params.evaluate, params.score, paths, track=False, log=lambda m: None)
+    live = backtest.run(params.evaluate, params.score, params.report, paths, track=False, log=lambda m: None)
     assert live.source == "live" and [w["as_of"] for w in live.judged] == [
         (m.as_of - dt.timedelta(days=90)).isoformat()]
     folder = replay_stage.root(paths, config)
     assert (folder / "backtest" / backtest.WEEKS).is_file()
+    # per signup cohort, the model's expected churners against the sBG's, Kaplan-Meier's and
+    # what happened (scoring.cohort_check); the pooled row is in each week's row
+    cohorts = pd.read_csv(folder / "backtest" / backtest.COHORTS)
+    assert set(cohorts["as_of"]) == {d.isoformat() for d in days}
+    for w in s.judged:
+        assert w["cohort_churned"] > 100
+        assert abs(w["cohort_model_error"]) < 0.25 * w["cohort_churned"]
     # no model of a replay reaches a registry: nothing was tracked; and a second replay of
     # the same weeks from the same export trains nothing
     logs.clear()
-    again = backtest.run(params.evaluate, params.score, paths, replay=2, replay_config=config,
+    again = backtest.run(params.evaluate, params.score, params.report, paths, replay=2, replay_config=config,
                          track=False, log=logs.append)
     assert sum("reused" in line for line in logs) == 2 and not any("training" in x for x in logs)
     assert pd.DataFrame(again.judged).equals(pd.DataFrame(s.judged))

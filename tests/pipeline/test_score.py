@@ -449,7 +449,7 @@ def test_backtest_judges_the_weeks_whose_outcome_is_known(params, built, trained
     for days in (100, 93, 0):
         stage.run_weekly(params.score, params.report, paths,
                          as_of=m.as_of - dt.timedelta(days=days), **kw)
-    s = backtest.run(params.evaluate, params.score, paths, tracking_uri=mlflow_uri,
+    s = backtest.run(params.evaluate, params.score, params.report, paths, tracking_uri=mlflow_uri,
                      experiment="churn", log=lambda m: None)
     assert [w["as_of"] for w in s.judged] == [
         (m.as_of - dt.timedelta(days=d)).isoformat() for d in (100, 93)]
@@ -466,7 +466,7 @@ def test_backtest_judges_the_weeks_whose_outcome_is_known(params, built, trained
     # no history at all: a message, not a traceback
     empty = dataclasses.replace(built, weekly=str(tmp_path / "none"))
     with pytest.raises(stage.UserError, match="score history"):
-        backtest.run(params.evaluate, params.score, empty, track=False, log=lambda m: None)
+        backtest.run(params.evaluate, params.score, params.report, empty, track=False, log=lambda m: None)
 
 
 def test_a_killed_scorings_scratch_folder_is_removed_by_the_next(tmp_path):
