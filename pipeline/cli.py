@@ -43,7 +43,10 @@ def _load(path: Path) -> Params:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    # a message quotes the user's names and values: `[usage]` is text, not a style tag
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -380,6 +383,13 @@ def _guard(work, hint: str = ""):
             raise
         _fail(f"cannot write {err.filename or 'an output'}: {err.strerror}. Free some space or "
               "fix the permissions; the previous outputs are unchanged.")
+    except Exception as err:  # DuckDB's own I/O errors are not OSErrors
+        import duckdb
+
+        if not (isinstance(err, duckdb.IOException) and "No space left on device" in str(err)):
+            raise
+        _fail(f"the disk is full: {str(err).splitlines()[0][:300]}. Free some space; the "
+              "previous outputs are unchanged.")
 
 
 def _stage(title: str, work, hint: str = ""):
@@ -387,8 +397,10 @@ def _stage(title: str, work, hint: str = ""):
     def run():
         with console.status(title) as status:
             def log(message: str) -> None:
-                status.update(f"{title}: {message}")
-                console.log(message)
+                from rich.markup import escape
+
+                status.update(escape(f"{title}: {message}"))
+                console.log(escape(message))
 
             return work(log)
 

@@ -56,15 +56,17 @@ def cut(paths: Paths, target: Path, day: dt.date, grace_days: int) -> dict:
 
 def render(report: IngestReport, console, *, raw: Path, paths: Paths) -> None:
     """The one-screen summary: per table, rows in, kept, quarantined by rule, ignored columns."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"ingest {raw} -> {paths.interim} (as of {report.as_of})")
+    table = Table(title=escape(f"ingest {raw} -> {paths.interim} (as of {report.as_of})"))
     for col in ("table", "file", "rows in", "kept", "quarantined", "rules", "ignored columns"):
         table.add_column(col, justify="right" if col in ("rows in", "kept", "quarantined") else "left")
     for name, t in report.tables.items():
         rules = ", ".join(f"{k} {v:,}" for k, v in sorted(t.by_rule.items(), key=lambda kv: -kv[1]))
-        table.add_row(name, t.source or "(absent)", f"{t.rows_in:,}", f"{t.kept:,}",
-                      f"{t.quarantined:,}", rules or "-", ", ".join(t.extra_columns) or "-")
+        table.add_row(name, escape(t.source or "(absent)"), f"{t.rows_in:,}", f"{t.kept:,}",
+                      f"{t.quarantined:,}", rules or "-",
+                      escape(", ".join(t.extra_columns)) or "-")
     console.print(table)
     console.print(
         f"as-of {report.as_of} ({report.as_of_source}); time zone {report.timezone}; "

@@ -80,7 +80,15 @@ def csv_header(path: Path) -> list[str]:
     text = text.rstrip("\r\n")
     if not text.strip():
         raise ContractError(f"{path.name}: line 1 is empty (expected a header line)")
-    return [name.strip() for name in next(csv.reader([text]))]
+    if "\r" in text:
+        raise ContractError(
+            f"{path.name}: its lines end in a carriage return alone (\\r, an old Mac format), "
+            "which CSV readers do not take as a line end: convert the file to \\n or \\r\\n "
+            "line endings (e.g. `tr '\\r' '\\n'`) or export it again")
+    try:
+        return [name.strip() for name in next(csv.reader([text]))]
+    except csv.Error as err:
+        raise ContractError(f"{path.name}: line 1 (the header) is not CSV: {err}") from None
 
 
 def parquet_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:
