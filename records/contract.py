@@ -171,6 +171,9 @@ RULES: dict[str, Rule] = {
         Rule("out_of_range", 4, "row", "outside the allowed range (contract min / max)"),
         Rule("period_order", 5, "row", "period_end is not after period_start"),
         Rule("resolved_before_opened", 6, "row", "resolved_at is before opened_at"),
+        Rule("before_1900", 7, "row",
+             "a date or timestamp before 1900-01-01: no customer record is that old (a Jalali "
+             "date read as Gregorian, 1402 for 2023, is the usual cause: data.calendar)"),
         Rule("future_row", 7, "row",
              "dated later than the wall clock when ingest ran (signup_date / period_start "
              "later than today, a timestamp later than now, in the business time zone)"),

@@ -22,7 +22,11 @@ KIND_RULE = {
 
 # the rule ids this module emits (tests check them against records.contract.RULES)
 EMITS = ("malformed_row", "missing_value", *KIND_RULE.values(), "bad_enum", "out_of_range",
-         "period_order", "resolved_before_opened", "future_row")
+         "period_order", "resolved_before_opened", "before_1900", "future_row")
+
+OLDEST = dt.date(1900, 1, 1)  # before_1900: the oldest date a record may hold
+JALALI_HINT = (f" is before {OLDEST.isoformat()}: a Jalali date read as Gregorian? Set "
+               "data.calendar: jalali if the export is Jalali")
 
 
 def future_columns(t: Table) -> list[str]:
@@ -61,6 +65,9 @@ def local_rules(t: Table, now_local: dt.datetime) -> list[tuple[str, str, str]]:
         rules.append(("v_period_end <= v_period_start", "period_order", "period_end"))
     if "opened_at" in names and "resolved_at" in names:
         rules.append(("v_resolved_at < v_opened_at", "resolved_before_opened", "resolved_at"))
+    for c in t.columns:
+        if c.kind in ("date", "timestamp"):
+            rules.append((f"v_{c.name} < DATE '{OLDEST.isoformat()}'", "before_1900", c.name))
     now = f"TIMESTAMP '{now_local.isoformat(sep=' ')}'"
     today = f"DATE '{now_local.date().isoformat()}'"
     for col in future_columns(t):
@@ -147,6 +154,12 @@ def reason_sql(run: Session, t: Table) -> str:
             f"{run.shown(name, 'resolved_at')}, ' is before opened_at ', "
             f"{run.shown(name, 'opened_at')})"
         )
+    for c in t.columns:
+        if c.kind in ("date", "timestamp"):
+            whens.append(
+                f"WHEN rule = 'before_1900' AND col = {lit(c.name)} THEN concat("
+                f"{lit(c.name + ' ')}, {run.shown(name, c.name)}, "
+                f"{lit(JALALI_HINT)})")
     for col in future_columns(t):
         if t.column(col).kind == "timestamp":
             when = f"now ({run.now_local.isoformat(sep=' ', timespec='seconds')} {run.tz})"

@@ -10,7 +10,7 @@ import datetime as dt
 
 from records.contract import EVENT_TABLES, TABLES
 from records.ingest.errors import ContractError
-from records.ingest.row_rules import start_quarantine
+from records.ingest.row_rules import OLDEST, start_quarantine
 from records.ingest.session import Session
 from records.ingest.sql import lit
 
@@ -40,6 +40,16 @@ def export_days(run: Session) -> tuple[dt.date | None, dt.date | None]:
     return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
+def _before_oldest(run: Session) -> int:
+    """Event rows dated before OLDEST (quarantined as before_1900)."""
+    total = 0
+    for name, t in TABLES.items():
+        if t.event_ts and run.sources.get(name) is not None:
+            total += run.q(f"SELECT count(*) FROM s_{name} "
+                           f"WHERE v_{t.event_ts} < DATE '{OLDEST.isoformat()}'")[0][0]
+    return int(total)
+
+
 def _day(value: dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
@@ -51,9 +61,12 @@ def choose_as_of(run: Session) -> tuple[dt.date, str]:
     as_of = run.config.as_of
     if as_of is None:
         if latest is None:
+            old = _before_oldest(run)
             raise ContractError(
                 f"{run.raw_dir}: cannot infer the as-of date: no valid event row in "
                 f"{', '.join(EVENT_TABLES)}; give the as-of date explicitly"
+                + (f". {old:,} event rows are dated before {OLDEST}: is the export Jalali? "
+                   "Then set data.calendar: jalali" if old else "")
             )
         return latest + dt.timedelta(days=1), "latest event + 1 day"
     default = f"the day after the latest event, {latest + dt.timedelta(days=1)}" if latest else ""

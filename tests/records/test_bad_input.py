@@ -464,18 +464,14 @@ CASES: list[Case] = [
     Case("jalali_read_as_gregorian", DATES, "Jalali dates, `data.calendar: gregorian`",
          "a Jalali export (1402-10-11 ...) read with the default `data.calendar: gregorian` "
          "and `data.as_of: null`", JALALI_EXPORT,
-         Stop(("calendar",)), data={**SHARE, "as_of": None},
-         gap="A silent misreading: every Jalali date is taken as a Gregorian date 621 years "
-             "earlier (1402-10-11 = 11 October 1402 AD); nothing is quarantined, the as-of "
-             "date is inferred as 1402-11-15 and `churn ingest` exits 0. (Given an as-of date, "
-             "the max_as_of_gap_days check stops it, naming the gap, not the calendar.)"),
+         Stop(("event rows are dated before 1900-01-01: is the export Jalali? Then set "
+               "data.calendar: jalali",)), data={**SHARE, "as_of": None}),
     Case("jalali_date_in_gregorian_file", DATES, "one Jalali date in a Gregorian file",
          "customers line 5 signed up on 1402-11-12 in a 2024 export (`data.calendar: gregorian`)",
          add("customers.csv", CUSTOMERS, "4,1402-11-12,ads,R4,"),
-         Ingests((Q("customers", 5, None),), {"customers": (4, 3, 1)}),
-         gap="A silent misreading: customer 4 is kept as signed up on 12 November 1402 AD, "
-             "622 years before the rest of the export (no rule bounds a date from below; "
-             "0001-01-01 is kept the same way)."),
+         Ingests((Q("customers", 5, "before_1900", "signup_date",
+                    "signup_date '1402-11-12' is before 1900-01-01: a Jalali date read as "
+                    "Gregorian?"),), {"customers": (4, 3, 1)})),
     # ----------------------------------------------------------------- values
     Case("negative_amount", VALUES, "negative top-up",
          "charges line 3 has amount -5", add("charges.csv", CHARGES, "1,2024-02-01 11:00:00,-5"),

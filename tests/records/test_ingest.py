@@ -133,7 +133,8 @@ DIRTY = {
     + "1,2024-02-04 10:00:00,6\n",  # 16 kept
     "charges.csv": CHARGES
     + "1,2024-02-01 11:00:00,0\n"  # 3 out_of_range
-    + "2,2024-02-01 11:00:00,abc\n",  # 4 bad_number
+    + "2,2024-02-01 11:00:00,abc\n"  # 4 bad_number
+    + "1,1402-11-01 11:00:00,5\n",  # 5 before_1900 (a Jalali date read as Gregorian)
     "tickets.csv": TICKETS
     + "1,2024-02-05 09:00:00,billing,2024-02-04 10:00:00\n"  # 3 resolved_before_opened
     + "2,2024-02-06 09:00:00,refund,\n"  # 4 bad_enum
@@ -173,6 +174,7 @@ EXPECTED = [
     ("usage", 15, "messages", "out_of_range", "messages '-1' is not >= 0"),
     ("charges", 3, "amount", "out_of_range", "amount '0' is not > 0"),
     ("charges", 4, "amount", "bad_number", "amount 'abc' is not a finite number"),
+    ("charges", 5, "ts", "before_1900", "ts '1402-11-01 11:00:00' is before 1900-01-01"),
     ("tickets", 3, "resolved_at", "resolved_before_opened", "is before opened_at"),
     ("tickets", 4, "topic", "bad_enum", "topic 'refund' is not one of"),
     ("nps", 3, "score", "out_of_range", "score '11' is not <= 10"),
@@ -201,7 +203,7 @@ def test_dirty_counts(dirty):
     assert counts(report, "customers") == (10, 3, 7)
     assert counts(report, "subscriptions") == (14, 4, 10)
     assert counts(report, "usage") == (15, 4, 11)
-    assert counts(report, "charges") == (3, 1, 2)
+    assert counts(report, "charges") == (4, 1, 3)
     assert counts(report, "tickets") == (4, 2, 2)
     assert counts(report, "nps") == (2, 1, 1)
     assert report.tables["customers"].by_rule == {
