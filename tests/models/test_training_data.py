@@ -121,8 +121,13 @@ def test_summary_by_attribute_and_as_the_old_dict():
     assert set(d["churn_rate"]) == {"train", "calibration", "test"}
     assert set(d["calibration"]) == {"method", "brier_raw_on_calibration",
                                      "brier_calibrated_on_calibration", "oof_points",
-                                     "forward_check", "forward_check_skipped"}
+                                     "forward_check", "forward_check_skipped", "level"}
     assert d["calibration"]["method"] == s.calibration.method == "sigmoid"
+    # the level candidates (models.level), the one train.level names applied to the model
+    level = d["calibration"]["level"]
+    assert set(level["candidates"]) == {"none", "recent", "trend"}
+    assert level["method"] == QUICK.level and level["shift"] == level["candidates"][QUICK.level]
+    assert r.final_model.calibrator.shift == level["shift"]
     assert d["best_iteration"] == s.best_iteration and isinstance(s.best_iteration, int)
     assert json.loads(json.dumps(d, sort_keys=True, default=str)) == d
     no_peer = _quiet(_table(), dataclasses.replace(QUICK, hist_gradient_boosting=None))
