@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,41 +11,21 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.stages.register import _leaves
-from tests.imports import PACKAGES
-from tests.pipeline.helpers import ROOT, write_params
+from tests.pipeline.helpers import init_repo, project_repo, run_command, write_params
 
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    # the project's own default store: nothing inherited from other tests or the shell
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_ROOT")}
-    env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "DVC_NO_ANALYTICS": "1"}
-    # experiments commit to git refs: give them an identity on a machine without one
-    env |= {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
-            for what, value in (("NAME", "t"), ("EMAIL", "t@t"))}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
-    return result
+_run = run_command
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("repo")
-    for pkg in PACKAGES:
-        shutil.copytree(ROOT / pkg, repo / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    shutil.copy(ROOT / ".dvcignore", repo / ".dvcignore")
-    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    repo = project_repo(tmp_path_factory.mktemp("repo"))
     write_params(repo, simulate={"customers": 500, "days": 600},
                  train={"test_days": 90, "calibration_days": 100, "oof_folds": 3},
                  evaluate={"resamples": 50, "shap_sample": 300})
-    _run(["git", "init", "-q"], repo)
-    _run([sys.executable, "-m", "dvc", "init", "-q"], repo)
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "commit", "-qm", "init"], repo)
+    init_repo(repo)
     return repo
 
 
