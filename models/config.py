@@ -48,8 +48,9 @@ class TrainConfig:
         _check_seed(self.seed)
         check(self.level in ("none", "recent", "trend"), "level",
               f"must be none, recent or trend, not {self.level!r}")
-        check(self.level_days >= 7, "level_days",
-              f"must be at least 7 days (a week of labelled points), not {self.level_days}")
+        check(7 <= self.level_days <= 365, "level_days",
+              f"must be 7 to 365 days (a recent window of labelled points, at least a week), "
+              f"not {self.level_days}")
         check(self.level_windows >= 3, "level_windows",
               f"must be at least 3 (a line through fewer says little), not {self.level_windows}")
         check(self.reference_days >= 7, "reference_days",

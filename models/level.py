@@ -49,7 +49,7 @@ class LevelFit:
     candidates: dict[str, float]
     windows: tuple[Window, ...]
     as_of: str  # the scoring day the trend is read at
-
+    notes: tuple[str, ...] = ()  # where the chosen method fell back to another
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -99,6 +99,13 @@ def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, me
     rows.reverse()  # oldest first
     recent = rows[-1].shift if rows else 0.0
     trend = recent
+    notes = []
+    if not rows:
+        notes.append(f"no window of {window_days} labelled days holds 50 points with churners "
+                     "and stayers: recent and trend are the pooled level (0)")
+    elif len(rows) < 3:
+        notes.append(f"only {len(rows)} window(s) of {window_days} labelled days hold 50 points "
+                     "with churners and stayers (a line needs 3): trend is recent")
     if len(rows) >= 3:
         # days from the scoring day to each window's middle, weighted by its points
         mid = np.array([(np.datetime64(w.start) + (np.datetime64(w.end) - np.datetime64(w.start))
@@ -111,4 +118,4 @@ def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, me
         trend = round_sig(float(np.clip(my - slope * mx, -MAX_SHIFT, MAX_SHIFT)))
     candidates = {"none": 0.0, "recent": recent, "trend": trend}
     return LevelFit(method, candidates[method], candidates, tuple(rows),
-                    str(np.datetime64(as_of, "D")))
+                    str(np.datetime64(as_of, "D")), tuple(notes) if method != "none" else ())

@@ -263,7 +263,10 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
                           window_days=c.level_days, windows=c.level_windows)
     if level_fit.shift:
         final_calib = dataclasses.replace(final_calib, shift=level_fit.shift)
+    if c.level != "none":
         log(f"level: {c.level}, a log-odds shift of {level_fit.shift:+.3f} after calibrating")
+    for note in level_fit.notes:
+        log(f"level: {note}")
     final = ChurnClassifier(final_booster, final_calib, contract)
 
     check, skipped = calibration.forward_check(raw_cal, y[ca], data["t"].iloc[ca].to_numpy())

@@ -148,6 +148,9 @@ def _engine(p: Params, engine: str | None, spark_master: str | None):
             _fail(f"--spark-master: features.spark.{err}")
     if engine is not None:
         feat = _guard(lambda: replace(feat, "features", engine=engine))
+    if spark_master is not None and feat.engine != "spark":
+        _fail(f"--spark-master {spark_master}: the engine is {feat.engine}, so no Spark would "
+              "start; add --engine spark (or set features.engine: spark)")
     return feat
 
 
@@ -379,6 +382,10 @@ def _guard(work, hint: str = ""):
     except UserError as err:
         _fail(f"{err}\n{hint}" if hint else str(err))
     except OSError as err:
+        if err.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+            _fail(f"cannot write {err.filename or 'an output'}: {err.strerror} (a file stands "
+                  "where a folder is needed, or the other way round). Move it away or point "
+                  "the paths.* setting elsewhere; the previous outputs are unchanged.")
         if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
             raise
         _fail(f"cannot write {err.filename or 'an output'}: {err.strerror}. Free some space or "

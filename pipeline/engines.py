@@ -72,9 +72,18 @@ def _spark(timezone: str, cfg: SparkConfig):
         builder = builder.config(key, value)
     # an existing session in this process (a test module's, a notebook's) is reused: its
     # static settings (master, memory) stay, the SQL settings above are set again below
-    session = builder.getOrCreate()
-    # Ibis sets the session time zone to UTC on connect; its keyword settings come after
-    return ibis.pyspark.connect(session, **owned)
+    try:
+        session = builder.getOrCreate()
+        # Ibis sets the session time zone to UTC on connect; its keyword settings come after
+        return ibis.pyspark.connect(session, **owned)
+    except Exception as err:  # the JVM, the master or the conf: all the user's to fix
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()),
+                     type(err).__name__)[:300]
+        raise UserError(
+            f"Spark could not start with master {cfg.master!r} ({type(err).__name__}: {first}). "
+            "Fix --spark-master / features.spark.master (local[N], spark://host:7077, yarn "
+            "with HADOOP_CONF_DIR, k8s://... with its image settings, or sc://host:15002 with "
+            "pyspark[connect]) or the settings in features.spark.conf") from None
 
 
 def check_wall_clock(con, names: list[str]) -> None:

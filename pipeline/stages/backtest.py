@@ -110,6 +110,9 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, path
         log: Callable[[str], None] = print) -> BacktestSummary:
     """Judge the live score history, or (`replay` > 0) replay the last `replay` weeks first
     and judge those."""
+    score_stage.check_workspace(paths)  # a file at paths.weekly stops here, not later
+    if track:
+        tracking.check_reachable(tracking_uri)  # in seconds, before any replay or judging
     source = outcome_source(paths)
     if replay:
         if replay_config is None:

@@ -89,10 +89,14 @@ def week_paths(source: Paths, folder: Path) -> Paths:
 
 
 def _done(wp: Paths, day: dt.date, uncut: artifacts.StageRecord) -> Path | None:
-    """The week's scoring, if it was made from a cut of this very export (and is whole)."""
+    """The week's scoring, if it was made from a cut of this very export and every file of it
+    is as written (a damaged week is replayed again)."""
     cut = artifacts.StageRecord.read(Path(wp.interim))
     scored = score_stage.week_folder(wp, day)
-    record = artifacts.StageRecord.read(scored)
+    try:
+        record = artifacts.read(artifacts.Input("scores", scored, score_stage.STAGE))
+    except UserError:
+        return None
     if cut is None or record is None or cut.inputs.get("uncut") != uncut.digest:
         return None
     if record.inputs.get("interim") != cut.digest:
@@ -109,15 +113,18 @@ def run(n: int, config: ReplayConfig, source: Paths, paths: Paths, *,
     uncut = artifacts.read_all(*tables.inputs(source, "interim"))["interim"]
     now = tables.manifest(source).as_of
     labels = config.labels
-    days = weeks(now, n, labels.horizon_days, labels.grace_days)
+    if n < 1:
+        raise UserError(f"--replay {n}: give the number of weeks to replay, 1 or more")
+    last = now - dt.timedelta(days=labels.horizon_days + labels.grace_days)
     first = score_stage.read_data(source).customers["signup_date"].min()
-    if pd.isna(first) or days[0] <= pd.Timestamp(first).date():
-        room = 0 if pd.isna(first) else max(
-            0, (days[-1] - pd.Timestamp(first).date()).days // WEEK_DAYS)
+    room = 0 if pd.isna(first) else max(0, (last - pd.Timestamp(first).date()).days // WEEK_DAYS)
+    if n > room:  # checked before any date is built: a huge N would overflow the calendar
         raise UserError(f"--replay {n}: the export of {now} begins on "
                         f"{'-' if pd.isna(first) else pd.Timestamp(first).date()}, so at most "
                         f"{room} weeks can be replayed (and fewer can train a model)")
+    days = weeks(now, n, labels.horizon_days, labels.grace_days)
     base = root(paths, config)
+    score_stage.check_workspace(paths)
     log(f"replaying {n} week(s), {days[0]} to {days[-1]}, from the export of {now}; "
         f"settings {config.key()} ({base})")
     out = []

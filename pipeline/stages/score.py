@@ -510,7 +510,11 @@ def check_workspace(paths: Paths) -> Path:
     if root.exists() and not root.is_dir():
         raise UserError(f"paths.weekly ({root}) is a file: the weekly job needs a folder there; "
                         "change paths.weekly or move the file")
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError):
+        raise UserError(f"paths.weekly ({root}) cannot be made: a file stands where one of its "
+                        "folders should be; change paths.weekly or move the file") from None
     return root
 
 

@@ -122,3 +122,28 @@ def test_spark_out_of_memory_is_a_setting_to_change_not_a_traceback():
     assert "autoBroadcastJoinThreshold" in str(caught.value)
     with pytest.raises(Py4JJavaError, match="division"), engines.spark_memory_advice():
         raise Py4JJavaError("[DIVIDE_BY_ZERO] division by zero")
+
+
+def test_spark_that_cannot_start_is_a_setting_to_change():
+    """A master Spark cannot start with ends in a message naming the master (no traceback):
+    in a fresh process, where no session exists yet."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    if os.environ.get("CHURN_SKIP_SPARK") == "1" or not shutil.which("java"):
+        pytest.skip("no Spark here (CHURN_SKIP_SPARK=1 or no Java)")
+    code = ("from common.errors import UserError\n"
+            "from features.config import SparkConfig\n"
+            "from pipeline import engines\n"
+            "try:\n"
+            "    engines.connect('spark', 'UTC', SparkConfig(master='garbage'))\n"
+            "except UserError as err:\n"
+            "    print(err)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Spark could not start with master 'garbage'" in out.stdout

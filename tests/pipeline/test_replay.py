@@ -135,6 +135,16 @@ def test_replayed_weeks_are_apart_from_the_live_history_and_reused(params, confi
                          track=False, log=logs.append)
     assert sum("reused" in line for line in logs) == 2 and not any("training" in x for x in logs)
     assert pd.DataFrame(again.judged).equals(pd.DataFrame(s.judged))
+    # a damaged week is replayed again, not reused
+    week = Path(s.judged[0]["as_of"])
+    damaged = folder / week / "scored" / "scores" / week / score_stage.SCORES
+    with open(damaged, "ab") as f:
+        f.write(b"x")
+    logs.clear()
+    third = backtest.run(params.evaluate, params.score, params.report, paths, replay=2,
+                         replay_config=config, track=False, log=logs.append)
+    assert sum("training" in line for line in logs) == 1
+    assert pd.DataFrame(third.judged).equals(pd.DataFrame(s.judged))
     # other settings, another history
     other = dataclasses.replace(config, score=dataclasses.replace(params.score, capacity=7))
     assert replay_stage.root(paths, other) != folder
@@ -144,7 +154,21 @@ def test_replay_mistakes_end_in_a_message(params, config, built, tmp_path):
     paths = dataclasses.replace(built, weekly=str(tmp_path / "weekly"))
     with pytest.raises(replay_stage.UserError, match="1 or more"):
         replay_stage.run(0, config, paths, paths, log=lambda m: None)
-    # weeks before the export's first sign-up: said before any work
-    with pytest.raises(replay_stage.UserError, match="at most .* weeks"):
-        replay_stage.run(500, config, paths, paths, log=lambda m: None)
+    # weeks before the export's first sign-up: said before any work, however many
+    for n in (500, 10**20):
+        with pytest.raises(replay_stage.UserError, match="at most .* weeks"):
+            replay_stage.run(n, config, paths, paths, log=lambda m: None)
     assert not (Path(paths.weekly) / "replay").exists()
+    # a tracking server that does not answer stops the backtest in seconds, before any work
+    with pytest.raises(replay_stage.UserError, match="127.0.0.1:1"):
+        backtest.run(params.evaluate, params.score, params.report, paths, replay=1,
+                     replay_config=config, tracking_uri="http://127.0.0.1:1", experiment="x",
+                     log=lambda m: None)
+    assert not (Path(paths.weekly) / "replay").exists()
+    # --spark-master without the Spark engine would be ignored: refused
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    r = CliRunner().invoke(app, ["score", "--spark-master", "local[4]", "--no-track"])
+    assert r.exit_code == 2 and "--engine spark" in r.output and "Traceback" not in r.output
