@@ -10,7 +10,7 @@ import duckdb
 from records.ingest.errors import ContractError
 from records.ingest.row_rules import local_rules
 from records.ingest.session import Session
-from records.ingest.sources import Hasher, Source, rewrite_blank_lines, scan_sql
+from records.ingest.sources import Hasher, Source, line_endings, rewrite_blank_lines, scan_sql
 from records.ingest.sql import clip, describe, lit
 from records.ingest.values import ID_INT_RE, typed_sql
 
@@ -54,7 +54,13 @@ def _read(run: Session, src: Source, path: Path) -> None:
             f"FROM ({typed_sql(run.sql, src, scan_sql(src, path), run.id_type)})"
         )
     except duckdb.Error as err:
-        raise ContractError(f"{src.file}: cannot read the file: {describe(err)}") from None
+        hint = ""
+        if src.kind == "csv":
+            crlf, lf = line_endings(src.path)
+            if crlf and lf:
+                hint = (f". It mixes line endings (\\r\\n on {crlf:,} lines, \\n on {lf:,}): "
+                        "convert it to one kind (e.g. `dos2unix`) or export it again")
+        raise ContractError(f"{src.file}: cannot read the file: {describe(err)}{hint}") from None
     run.rejects[name] = []
     if src.kind != "csv":
         return

@@ -64,6 +64,22 @@ def find_file(raw_dir: Path, table: Table) -> Path | None:
     return found[0]
 
 
+def line_endings(path: Path) -> tuple[int, int]:
+    """How many lines of a CSV (gzipped or not) end in \\r\\n and how many in a bare \\n."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    crlf = lf = 0
+    last = b""
+    try:
+        with opener(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                crlf += block.count(b"\r\n") + (last == b"\r" and block[:1] == b"\n")
+                lf += block.count(b"\n")
+                last = block[-1:]
+    except (OSError, EOFError, zlib.error):
+        return 0, 0
+    return crlf, lf - crlf
+
+
 def csv_header(path: Path) -> list[str]:
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
