@@ -74,7 +74,7 @@ COVERED: list[Covered] = [
             "stops: “charges.csv: the file is empty”", (f"{INGEST}::test_empty_file",)),
     Covered(FILES, "header-only file", "usage.csv holds its header and no row",
             "stops: the table has no rows, it is required; the message names "
-            "`data.allow_empty: [usage]` (the screen loses `[usage]`: see Known gaps)",
+            "`data.allow_empty: [usage]`",
             (f"{CONTRACT}::test_header_only_required_table_is_a_contract_error",)),
     Covered(FILES, "header-only file, allowed", "the same with `data.allow_empty: [usage]`",
             "ingests; usage reported with 0 rows, its (empty) outputs written",
