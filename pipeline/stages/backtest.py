@@ -197,6 +197,9 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, path
     if replay:
         notes.append("replayed weeks: each scored by a model trained on the export cut at that "
                      "week; nobody was contacted from their lists (no campaign effect)")
+        agreement = _against_evaluate(paths, table)
+        if agreement:
+            notes.append(agreement)
     summary = BacktestSummary(source="replay" if replay else "live",
                               export=str(source.interim), export_as_of=now.isoformat(),
                               judged=table.to_dict("records"), pending=pending,
@@ -215,6 +218,24 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, path
     if track and len(table):
         summary.mlflow_run_id = _track(target, table, summary, tracking_uri, experiment)
     return summary
+
+
+def _against_evaluate(paths: Paths, table: pd.DataFrame) -> str:
+    """The replayed weeks' AUC against `churn evaluate`'s test-slice AUC and its interval (the
+    pipeline's model, when its metrics are there): do the two tell the same story?"""
+    path = Path(paths.metrics)
+    if not path.is_file() or table.empty:
+        return ""
+    lgbm = json.loads(path.read_text()).get("lightgbm", {})
+    auc, lo, hi = (lgbm.get(k) for k in ("roc_auc", "roc_auc_lo", "roc_auc_hi"))
+    if None in (auc, lo, hi):
+        return ""
+    mean = float(table["auc"].mean())
+    inside = int(((table["auc"] >= lo) & (table["auc"] <= hi)).sum())
+    verdict = "inside" if lo <= mean <= hi else "outside"
+    return (f"`churn evaluate`'s test-slice AUC {auc:.4f} [{lo:.4f}, {hi:.4f}]: the replayed "
+            f"weeks' mean AUC {mean:.4f} is {verdict} it; {inside} of {len(table)} weeks fall "
+            "inside")
 
 
 def _against_truth(scores: pd.DataFrame, truth: pd.DataFrame | None, day) -> dict:

@@ -105,6 +105,9 @@ def test_replayed_weeks_are_apart_from_the_live_history_and_reused(params, confi
     assert [w["as_of"] for w in s.judged] == [d.isoformat() for d in days]
     assert days[1] - days[0] == dt.timedelta(days=7)
     assert s.source == "replay" and not s.pending
+    # the replayed AUC against `churn evaluate`'s test-slice AUC (the `trained` fixture ran it)
+    [agree] = [n for n in s.notes if "test-slice AUC" in n]
+    assert "mean AUC" in agree and ("inside it" in agree or "outside it" in agree)
     assert sum("training" in line for line in logs) == 2  # progress per week
     for w in s.judged:
         assert not w["live"] and np.isnan(w["campaign_effect"])
