@@ -25,3 +25,9 @@ def check(ok: bool, key: str, message: str) -> None:
     """Raise ConfigError(key, message) unless `ok`: the range checks of every config."""
     if not ok:
         raise ConfigError(key, message)
+
+
+def first_line(err: BaseException) -> str:
+    """An error's first line (libraries such as DuckDB and Spark put pages after it)."""
+    text = str(err).strip()
+    return text.splitlines()[0].strip() if text else type(err).__name__

@@ -23,7 +23,8 @@ Method = Literal["isotonic", "sigmoid"]
 EPS = 1e-6
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
+    """The log-odds of probabilities kept strictly inside (0, 1)."""
     return special.logit(np.clip(p, EPS, 1 - EPS))
 
 
@@ -38,9 +39,9 @@ class Calibrator:
         scores = np.asarray(scores, dtype=np.float64)
         if self.method == "isotonic":
             p = np.interp(scores, self.x, self.y)
-            return p if self.shift == 0 else special.expit(_logit(p) + self.shift)
+            return p if self.shift == 0 else special.expit(logit(p) + self.shift)
         slope, intercept = self.x
-        return special.expit(slope * _logit(scores) + intercept + self.shift)
+        return special.expit(slope * logit(scores) + intercept + self.shift)
 
     def to_dict(self) -> dict:
         d = {"method": self.method, "x": list(self.x), "y": list(self.y)}
@@ -58,7 +59,7 @@ def fit(scores: np.ndarray, y: np.ndarray, method: Method) -> Calibrator:
         # keep the probabilities strictly inside (0, 1): log loss must stay finite
         ys = round_sig(np.clip(iso.y_thresholds_, EPS, 1 - EPS))
         return Calibrator("isotonic", tuple(iso.X_thresholds_.tolist()), tuple(ys.tolist()))
-    slope, intercept = _fit_sigmoid(_logit(scores), y)
+    slope, intercept = _fit_sigmoid(logit(scores), y)
     return Calibrator("sigmoid", (round_sig(slope), round_sig(intercept)), ())
 
 

@@ -26,9 +26,9 @@ import numpy as np
 from scipy import special
 
 from common.exact import round_sig
+from models.calibration import logit
 
 METHODS = ("none", "recent", "trend")
-EPS = 1e-6
 MAX_SHIFT = 3.0  # a log-odds shift beyond this is no longer a level
 
 
@@ -58,8 +58,7 @@ def shifted(p: np.ndarray, shift: float) -> np.ndarray:
     """Probabilities moved by `shift` on the log-odds."""
     if shift == 0:
         return np.asarray(p, dtype=np.float64)
-    q = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
-    return special.expit(special.logit(q) + shift)
+    return special.expit(logit(np.asarray(p, dtype=np.float64)) + shift)
 
 
 def level_shift(p: np.ndarray, y: np.ndarray) -> float:

@@ -18,7 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
-from common.errors import UserError
+from common.errors import UserError, first_line
 from features.config import ENGINES, SparkConfig
 
 
@@ -77,10 +77,9 @@ def _spark(timezone: str, cfg: SparkConfig):
         # Ibis sets the session time zone to UTC on connect; its keyword settings come after
         return ibis.pyspark.connect(session, **owned)
     except Exception as err:  # the JVM, the master or the conf: all the user's to fix
-        first = next((line.strip() for line in str(err).splitlines() if line.strip()),
-                     type(err).__name__)[:300]
         raise UserError(
-            f"Spark could not start with master {cfg.master!r} ({type(err).__name__}: {first}). "
+            f"Spark could not start with master {cfg.master!r} ({type(err).__name__}: "
+            f"{first_line(err)[:300]}). "
             "Fix --spark-master / features.spark.master (local[N], spark://host:7077, yarn "
             "with HADOOP_CONF_DIR, k8s://... with its image settings, or sc://host:15002 with "
             "pyspark[connect]) or the settings in features.spark.conf") from None
@@ -145,12 +144,11 @@ def spark_memory_advice():
     try:
         yield
     except Exception as err:
-        text = str(err)
-        if not any(sign in text for sign in MEMORY_SIGNS):
+        if not any(sign in str(err) for sign in MEMORY_SIGNS):
             raise
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:300]
         raise UserError(
-            f"Spark ran out of memory computing the features ({first}). Give it more in "
+            f"Spark ran out of memory computing the features ({first_line(err)[:300]}). Give it "
+            "more in "
             "params.yaml, features.spark.conf: spark.driver.memory (local[N]: e.g. 8g; it is "
             "read when the JVM starts) or spark.executor.memory on a cluster; or turn off the "
             "broadcast joins with spark.sql.autoBroadcastJoinThreshold: -1") from None

@@ -135,7 +135,7 @@ def _probabilities(customer_ids, customers: pd.DataFrame, subscriptions: pd.Data
     basis = cohorts.customer_values(pd.DataFrame({
         "cohort": cohort, "period_days": clock, "periods_survived": n.astype(float),
         "revenue_per_period": 0.0}), fits, config.discount_rate)["basis"].to_numpy(object)
-    share = value._kept_share(hist)
+    share = value.kept_share(hist)
     r = np.array([share.get(int(c), np.nan) for c in clock])
     basis = np.where((basis == "none") & np.isfinite(r), "renewal share", basis)
     fitted = fits[fits["reason"] == ""]

@@ -52,7 +52,7 @@ def cohort_fits(customers: pd.DataFrame, subscriptions: pd.DataFrame, runs: pd.D
     return fits, hist, per
 
 
-def _kept_share(histories: pd.DataFrame) -> dict[int, float]:
+def kept_share(histories: pd.DataFrame) -> dict[int, float]:
     """Per clock: renewals kept / renewals faced over every first run (the fallback's r)."""
     out = {}
     for clock, g in histories.groupby("period_days", sort=True):
@@ -80,7 +80,7 @@ def values(frame: pd.DataFrame, period_days: pd.Series, signup: pd.Series, fits:
     out = cohorts.customer_values(key, fits, discount)
     derl = out["derl"].to_numpy(float)
     basis = out["basis"].to_numpy(object)
-    share = _kept_share(histories)
+    share = kept_share(histories)
     clocks = cohorts.plan_clock(key["period_days"])
     r = np.array([share.get(int(c), np.nan) for c in clocks])
     geometric = (1 + discount) / (1 + discount - r)

@@ -83,7 +83,7 @@ def test_sigmoid_calibrator_without_blas_finds_sklearns_optimum():
     y = (rng.random(20_000) < np.clip(1.3 * scores - 0.02, 0, 1)).astype(float)
     cal = calibration.fit(scores, y, "sigmoid")
     lr = LogisticRegression(C=1e6, tol=1e-12, max_iter=1000).fit(
-        calibration._logit(scores)[:, None], y)
+        calibration.logit(scores)[:, None], y)
     np.testing.assert_allclose(cal.x, (lr.coef_[0, 0], lr.intercept_[0]), rtol=1e-7)
     assert all(v == float(f"{v:.9g}") for v in cal.x)
     assert calibration.Calibrator.from_dict(cal.to_dict()) == cal

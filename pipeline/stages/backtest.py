@@ -184,9 +184,10 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, path
         pooled = cohorts[cohorts["cohort"] == cohort_check.ALL].iloc[0]
         row |= {f"cohort_{m}_error": float(pooled[f"{m}_error"]) for m in ("model", "sbg", "km")}
         row["cohort_churned"] = int(pooled["churned"])
-        row |= _against_truth(scores, truth, day)
+        true_p = _truth_of(scores, truth, day)
+        row |= _against_truth(scores, true_p)
         if replay:
-            row |= _level_candidates(folder, scores, truth, day)
+            row |= _level_candidates(folder, scores, true_p)
         rows.append(row)
         curves.append(backtest.reliability(scores["churn_probability"].to_numpy(float),
                                            y.astype(np.int64)).assign(as_of=day.isoformat()))
@@ -238,23 +239,30 @@ def _against_evaluate(paths: Paths, table: pd.DataFrame) -> str:
             "inside")
 
 
-def _against_truth(scores: pd.DataFrame, truth: pd.DataFrame | None, day) -> dict:
-    """The level against the simulator's truth: the scored customers whose observation point
-    falls on the week's day (the truth covers the product's points only), their mean true churn
-    probability and their mean predicted one."""
+def _truth_of(scores: pd.DataFrame, truth: pd.DataFrame | None, day) -> np.ndarray | None:
+    """Each scored customer's true churn probability on the week's day, NaN where the truth
+    has no point (it covers the product's observation points only); None without a truth."""
     if truth is None:
-        return {}
+        return None
     on = truth[truth["t"] == day][["customer_id", "truth"]]
-    both = scores[["customer_id", "churn_probability"]].merge(on, on="customer_id")
-    both = both[both["truth"].notna()]
-    if both.empty:
+    return scores[["customer_id"]].merge(on, on="customer_id", how="left")["truth"].to_numpy(
+        dtype=float)
+
+
+def _against_truth(scores: pd.DataFrame, true_p: np.ndarray | None) -> dict:
+    """The level against the simulator's truth: the scored customers it covers, their mean
+    true churn probability and their mean predicted one."""
+    if true_p is None:
+        return {}
+    on = ~np.isnan(true_p)
+    if not on.any():
         return {"truth_customers": 0, "mean_truth": np.nan, "mean_probability_truth": np.nan}
-    return {"truth_customers": len(both), "mean_truth": float(both["truth"].mean()),
-            "mean_probability_truth": float(both["churn_probability"].mean())}
+    return {"truth_customers": int(on.sum()), "mean_truth": float(true_p[on].mean()),
+            "mean_probability_truth": float(scores["churn_probability"].to_numpy(float)[on]
+                                            .mean())}
 
 
-def _level_candidates(folder: Path, scores: pd.DataFrame, truth: pd.DataFrame | None,
-                      day) -> dict:
+def _level_candidates(folder: Path, scores: pd.DataFrame, true_p: np.ndarray | None) -> dict:
     """A replayed week's mean probability under each level candidate its model's training
     computed (models.level; train_summary.json beside the week's model), so the candidates
     are compared on the same models and weeks."""
@@ -264,10 +272,7 @@ def _level_candidates(folder: Path, scores: pd.DataFrame, truth: pd.DataFrame | 
         return {}
     out = {"level_applied": fit["method"]}
     p = scores["churn_probability"].to_numpy(float)
-    on = None
-    if truth is not None:
-        on = scores[["customer_id"]].merge(truth[truth["t"] == day], on="customer_id",
-                                           how="left")["truth"].notna().to_numpy()
+    on = None if true_p is None else ~np.isnan(true_p)
     for name, shift in fit["candidates"].items():
         q = level.shifted(p, float(shift) - float(fit["shift"]))
         out[f"mean_probability_{name}"] = float(q.mean())

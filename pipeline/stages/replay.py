@@ -91,18 +91,18 @@ def week_paths(source: Paths, folder: Path) -> Paths:
 def _done(wp: Paths, day: dt.date, uncut: artifacts.StageRecord) -> Path | None:
     """The week's scoring, if it was made from a cut of this very export and every file of it
     is as written (a damaged week is replayed again)."""
-    cut = artifacts.StageRecord.read(Path(wp.interim))
     scored = score_stage.week_folder(wp, day)
-    try:
+    try:  # each folder whole, every file as written
         record = artifacts.read(artifacts.Input("scores", scored, score_stage.STAGE))
+        artifacts.read(artifacts.Input("models", Path(wp.models), train_stage.STAGE))
     except UserError:
         return None
-    if cut is None or record is None or cut.inputs.get("uncut") != uncut.digest:
+    cut = artifacts.StageRecord.read(Path(wp.interim))
+    if cut is None or cut.inputs.get("uncut") != uncut.digest:
         return None
     if record.inputs.get("interim") != cut.digest:
         return None
-    models = artifacts.StageRecord.read(Path(wp.models))
-    if models is None or record.inputs.get("model") != score_stage.model_digest(wp.model):
+    if record.inputs.get("model") != score_stage.model_digest(wp.model):
         return None
     return scored
 
@@ -113,9 +113,7 @@ def run(n: int, config: ReplayConfig, source: Paths, paths: Paths, *,
     uncut = artifacts.read_all(*tables.inputs(source, "interim"))["interim"]
     now = tables.manifest(source).as_of
     labels = config.labels
-    if n < 1:
-        raise UserError(f"--replay {n}: give the number of weeks to replay, 1 or more")
-    last = now - dt.timedelta(days=labels.horizon_days + labels.grace_days)
+    [last] = weeks(now, 1, labels.horizon_days, labels.grace_days)
     first = score_stage.read_data(source).customers["signup_date"].min()
     room = 0 if pd.isna(first) else max(0, (last - pd.Timestamp(first).date()).days // WEEK_DAYS)
     if n > room:  # checked before any date is built: a huge N would overflow the calendar

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import duckdb
 
+from common.errors import first_line
 from records.contract import TABLES, Table
 from records.ingest.errors import ContractError
-from records.ingest.sql import first_line, lit, qi
+from records.ingest.sql import lit, qi
 
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _CHUNK = 1 << 23

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from common.errors import first_line
+
 # what `trim` removes around a value (and what counts as blank)
 WS = " \t\r\n\u00a0\ufeff"
 
@@ -20,10 +22,6 @@ def lit(value: str) -> str:
 
 def num(value: float) -> str:
     return f"{value:g}"
-
-
-def first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def describe(err: Exception) -> str:
