@@ -64,13 +64,29 @@ def _read(run: Session, src: Source, path: Path) -> None:
     run.rejects[name] = []
     if src.kind != "csv":
         return
+    # one error per line: the first kind, and of that kind the last found (a line with two
+    # surplus fields is reported once, with the whole count)
+    order = "{'t': error_type, 'p': -CAST(byte_position AS HUGEINT)}"
     rows = run.q(
-        f"SELECT line, min(error_type), arg_min(error_message, error_type), "
-        f"arg_min(csv_line, error_type) FROM rej_{name} GROUP BY line ORDER BY line"
+        f"SELECT line, min(error_type), arg_min(error_message, {order}), "
+        f"arg_min(csv_line, {order}) FROM rej_{name} GROUP BY line ORDER BY line"
     )
     for line, etype, message, _ in rows:
         if "ENCODING" in etype.upper() or "UNICODE" in etype.upper():
             raise ContractError(f"{src.file}: not UTF-8 (line {line}: {message})")
+    if rows:
+        # a quote that never closes runs to the end of the file: the last record, spanning
+        # lines that are then neither kept nor quarantined (a quote closed too late inside
+        # the file, `"4<newline>5"x,6,7`, is one bad record and is quarantined as such)
+        line, etype, _, text = rows[-1]
+        swallowed = text.rstrip("\r\n").count("\n")
+        last = line - 1 == run.one(f"SELECT count(*) FROM s_{name}") + len(rows)
+        if "UNQUOTED" in etype.upper() and swallowed and last:
+            raise ContractError(
+                f"{src.file}: line {line} opens a quote (\") that never closes, so the "
+                f"{swallowed:,} line(s) after it were read as part of one value and cannot be "
+                "counted as rows: close the quote (a quote inside a value is written twice, "
+                "\"\") and export the file again")
     run.rejects[name] = [
         (int(line), f"{message} (line {clip(text)!r})") for line, _, message, text in rows
     ]

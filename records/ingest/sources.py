@@ -26,6 +26,8 @@ _LF_BLANK = re.compile(b"\n\n")
 _CRLF_BLANK = re.compile(b"\n\r\n")
 # Parquet types a customer_id column must not have: 1.0 is not an id
 _FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
+# the CSV scan's NULL string: a control byte no export holds (see scan_sql)
+_NEVER = "\x01\x02"
 
 
 @dataclass
@@ -298,22 +300,27 @@ def scan_sql(src: Source, path: Path) -> str:
     if src.kind == "csv":
         file_cols = [f"c{i}" for i in range(len(src.names))]
         spec = ", ".join(f"{lit(fc)}: 'VARCHAR'" for fc in file_cols)
+        # nullstr is a byte no export holds, so an empty field reads as '' (made NULL below):
+        # DuckDB forgives a line's first surplus field when it is NULL, which would keep
+        # `4,2024-01-05,Google, Inc,,` (six fields for five columns) as a shifted row
         reader = (
             f"read_csv({lit(path)}, header = true, auto_detect = false, "
             f"columns = {{{spec}}}, delim = ',', quote = '\"', escape = '\"', "
-            f"strict_mode = true, store_rejects = true, "
+            f"nullstr = {lit(_NEVER)}, strict_mode = true, store_rejects = true, "
             f"rejects_table = {lit('rej_' + t.name)}, "
             f"rejects_scan = {lit('rejscan_' + t.name)})"
         )
+        cols = {fc: f"NULLIF({qi(fc)}, '')" for fc in file_cols}
     else:
         file_cols = list(src.header)
         reader = f"read_parquet({lit(path)})"
+        cols = {fc: qi(fc) for fc in file_cols}
     select = []
     for c in t.columns:
         if c.name in src.mapping:
-            fc = qi(file_cols[src.mapping[c.name]])
+            fc = cols[file_cols[src.mapping[c.name]]]
             select.append(f"CAST({fc} AS VARCHAR) AS r_{c.name}")
         else:
             select.append(f"CAST(NULL AS VARCHAR) AS r_{c.name}")
-    empty = " AND ".join(f"{qi(fc)} IS NULL" for fc in file_cols)
+    empty = " AND ".join(f"{cols[fc]} IS NULL" for fc in file_cols)
     return f"SELECT {', '.join(select)}, ({empty}) AS _empty FROM {reader}"

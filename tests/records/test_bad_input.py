@@ -307,12 +307,14 @@ CASES: list[Case] = [
     Case("unterminated_quote_inside", ROWS, "unterminated quote inside a file",
          "usage.csv has 1,000 data rows; the one on line 992 opens a quote that never closes",
          {"usage.csv": BIG_OPEN_QUOTE},
-         OneOf((Ingests(None, {"usage": (1000, None, None)}), Stop(("usage.csv", "quote")))),
-         gap="A silent loss: the quoted value runs to the end of the file, so lines 992-1001 "
-             "are one malformed record: the manifest says 991 rows in = 990 kept + 1 "
-             "quarantined while the file holds 1,000 rows; the 9 lines after the quote are "
-             "neither kept nor quarantined (only the reason's first 120 characters show them), "
-             "and with the default max_bad_share (1 bad row of 991) the ingest succeeds."),
+         Stop(("usage.csv: line 992 opens a quote", "never closes", "the 9 line(s) after it",
+               "close the quote"))),
+    Case("quote_closed_late", ROWS, "a quoted value closed too late inside a file",
+         "usage line 5 is `\"1` and line 6 `\"x,2024-02-01 10:00:07,5`: one record over two "
+         "lines whose quote closes before stray text",
+         add("usage.csv", USAGE, '"1', '"x,2024-02-01 10:00:07,5', "1,2024-02-01 10:00:08,6"),
+         Ingests((Q("usage", 5, "malformed_row", "", "Value with unterminated quote found"),),
+                 {"usage": (5, 4, 1)})),
     Case("too_few_fields", ROWS, "a field too few",
          "usage line 5 is `1,2024-02-01 10:00:00`", add("usage.csv", USAGE, "1,2024-02-01 10:00:00"),
          Ingests((Q("usage", 5, "malformed_row", "", "Expected Number of Columns: 3 Found: 2"),),
@@ -320,11 +322,13 @@ CASES: list[Case] = [
     Case("extra_empty_fields", ROWS, "extra empty fields (an unquoted comma)",
          "customers line 5 is `4,2024-01-05,Google, Inc,,`: six fields for five columns",
          add("customers.csv", CUSTOMERS, "4,2024-01-05,Google, Inc,,"),
-         Ingests((Q("customers", 5, "malformed_row"),), {"customers": (4, 3, 1)}),
-         gap="A silent corruption: a line with too many fields is accepted when the extra "
-             "fields are empty (DuckDB drops them, strict_mode notwithstanding): customer 4 is "
-             "kept with channel 'Google', referral_code 'Inc'. The contract says malformed_row "
-             "(too many fields); `1,2024-02-01 10:00:07,5,,` in usage is kept the same way."),
+         Ingests((Q("customers", 5, "malformed_row", "", "Expected Number of Columns: 5 "
+                   "Found: 6"),), {"customers": (4, 3, 1)})),
+    Case("trailing_comma", ROWS, "a trailing comma",
+         "usage line 5 is `1,2024-02-01 10:00:07,5,`: an empty fourth field for three columns",
+         add("usage.csv", USAGE, "1,2024-02-01 10:00:07,5,"),
+         Ingests((Q("usage", 5, "malformed_row", "", "Expected Number of Columns: 3 Found: 4"),),
+                 {"usage": (4, 3, 1)})),
     Case("blanks_only_line", ROWS, "a line of blanks",
          "usage line 5 is three spaces",
          add("usage.csv", USAGE, "   ", "1,2024-02-01 10:00:07,5"),
