@@ -101,10 +101,11 @@ def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, me
     notes = []
     if not rows:
         notes.append(f"no window of {window_days} labelled days holds 50 points with churners "
-                     "and stayers: recent and trend are the pooled level (0)")
-    elif len(rows) < 3:
+                     f"and stayers: {method} falls back to the pooled level (no shift)")
+    elif len(rows) < 3 and method == "trend":
         notes.append(f"only {len(rows)} window(s) of {window_days} labelled days hold 50 points "
-                     "with churners and stayers (a line needs 3): trend is recent")
+                     "with churners and stayers (a line needs 3): trend falls back to recent's "
+                     "shift, the newest window's")
     if len(rows) >= 3:
         # days from the scoring day to each window's middle, weighted by its points
         mid = np.array([(np.datetime64(w.start) + (np.datetime64(w.end) - np.datetime64(w.start))

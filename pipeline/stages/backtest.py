@@ -392,5 +392,6 @@ def render(s: BacktestSummary, console) -> None:
         console.print("churners in the next horizon, all cohorts, mean absolute error per week: "
                       f"model {err['model']:.1f}, sBG {err['sbg']:.1f}, Kaplan-Meier carried "
                       f"forward {err['km']:.1f} ({COHORTS}: per signup cohort)")
-    console.print(f"{s.folder}/: {WEEKS}, {RELIABILITY}, {COHORTS}, plots/, {SUMMARY}"
+    plots = "plots/, " if s.judged else ""  # drawn only when a week was judged
+    console.print(f"{s.folder}/: {WEEKS}, {RELIABILITY}, {COHORTS}, {plots}{SUMMARY}"
                   + (f"; MLflow run {s.mlflow_run_id}" if s.mlflow_run_id else ""))

@@ -58,7 +58,7 @@ def test_a_calibrator_with_a_shift_keeps_its_bytes_without_one():
 
 
 def test_a_fallback_is_said():
-    """Too few labelled windows for a line: trend is recent, and the fit says so."""
+    """Too few labelled windows for a line: trend falls back to recent, and says so."""
     rng = np.random.default_rng(3)
     t = np.repeat(np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-03-01")), 30)
     p = rng.uniform(0.05, 0.3, len(t))
@@ -66,7 +66,11 @@ def test_a_fallback_is_said():
     fit = level.fit(p, y, t, as_of=np.datetime64("2024-05-01"), method="trend", window_days=56,
                     windows=6)
     assert fit.candidates["trend"] == fit.candidates["recent"]
-    assert any("trend is recent" in n for n in fit.notes)
+    assert any("trend falls back to recent's shift" in n for n in fit.notes)
+    recent = level.fit(p, y, t, as_of=np.datetime64("2024-05-01"), method="recent",
+                       window_days=56, windows=6)
+    assert recent.notes == ()  # the trend's fallback is not recent's business
     none = level.fit(p[:20], y[:20], t[:20], as_of=np.datetime64("2024-05-01"),
                      method="recent", window_days=56, windows=6)
-    assert none.shift == 0 and any("pooled level" in n for n in none.notes)
+    assert none.shift == 0
+    assert any("recent falls back to the pooled level" in n for n in none.notes)
