@@ -18,8 +18,11 @@ business calendar) gets the realised churners and three forecasts of them:
 - **Kaplan-Meier carried forward**: the same ratio with S the Kaplan-Meier curve of renewals
   survived (retention.holdout.km_at) over the same renewal histories the sBG was fitted on
   (the cohort's on its clock; the clock's over all cohorts where the sBG fell back to the
-  pooled fit or the renewal share), kept flat after its last churn: no churn is forecast at a
-  renewal later than any the data saw (the report's naive "nothing changes" forecast).
+  pooled fit or the renewal share), kept flat after its last churn with at least
+  KM_MIN_AT_RISK histories at risk: no churn is forecast at a renewal later than any the data
+  saw with that many customers (the report's naive "nothing changes" forecast; without the
+  floor, one churner alone at a cohort's longest renewal drops the curve to 0 and forecasts
+  that every customer there leaves).
 
 Renewals in the window: the current period's end, and every period length after it, before
 as_of + days (a renewal pending on as_of is the first of them); the periods after it are taken
@@ -48,6 +51,9 @@ from retention.holdout import km_at
 from scoring import value
 
 ALL = cohorts.POOLED  # the cohort label of the row over every cohort
+# Kaplan-Meier is read only where this many renewal histories are at risk, flat after (the
+# convention of truncating a survival curve's tail where fewer than 10 remain)
+KM_MIN_AT_RISK = 10
 BASES = ("cohort", "pooled", "renewal share", "none")
 COLUMNS = ("cohort", "customers", "renewing", "churned", "model_expected", "sbg_expected",
            "km_expected", "model_error", "sbg_error", "km_error", "fit_cohort", "fit_pooled",
@@ -159,7 +165,8 @@ def _probabilities(customer_ids, customers: pd.DataFrame, subscriptions: pd.Data
         h = hist[hist["period_days"] == k]
         if c != ALL:
             h = h[h["cohort"] == c]
-        at = km_at(h["renewals"], h["churned"], np.concatenate([n[rows], n[rows] + m[rows]]))
+        at = km_at(h["renewals"], h["churned"], np.concatenate([n[rows], n[rows] + m[rows]]),
+                   min_at_risk=KM_MIN_AT_RISK)
         p_km[rows] = _conditional(at[:rows.sum()], at[rows.sum():])
     none = m == 0  # no renewal in the window: nobody can churn, whatever the basis
     p_sbg[none] = 0.0

@@ -26,6 +26,20 @@ def test_km_at_and_renewals_within():
     assert [holdout.renewals_within(c, 183) for c in (30, 90, 365)] == [6, 2, 0]
 
 
+def test_km_at_stops_where_too_few_are_at_risk():
+    """One churner alone at the longest renewal drops the curve to 0; with a floor on the
+    histories at risk the curve stays flat after the last churn that many saw."""
+    renewals = [5] * 10 + [2, 6]
+    churned = [False] * 10 + [True, True]
+    t = [0, 2, 5, 6, 7]
+    assert holdout.km_at(renewals, churned, t).tolist() == pytest.approx(
+        [1.0, 11 / 12, 11 / 12, 0.0, 0.0])
+    assert holdout.km_at(renewals, churned, t, min_at_risk=10).tolist() == pytest.approx(
+        [1.0, 11 / 12, 11 / 12, 11 / 12, 11 / 12])
+    # a floor nobody reaches: no churn is read at all
+    assert holdout.km_at(renewals, churned, t, min_at_risk=13).tolist() == [1.0] * 5
+
+
 def test_sbg_beats_the_flat_curve_on_sbg_customers():
     rng = np.random.default_rng(7)
     after = _histories(rng, 3000, 0.7, 1.2, observed=10)
