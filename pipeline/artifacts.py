@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ RECORD = "_stage.json"
 PARTIAL = ".churn-partial"  # marks a temp folder whose run has not committed yet
 KILL_AT = "CHURN_KILL_AT"  # test hook: SIGKILL this process at the named commit step
 STEPS = ("begin", "written", "recorded", "exchanged")
+FILE_STEPS = ("begin", "written", "exchanged")  # the steps of a single file's commit
 
 
 class StaleInputError(UserError):
@@ -93,8 +95,12 @@ def _files(folder: Path) -> dict[str, str]:
     return out
 
 
-def _kill_point(step: str) -> None:
-    if os.environ.get(KILL_AT) == step:
+def kill_point(step: str, stage: str = "") -> None:
+    """The test hook: CHURN_KILL_AT=<step> kills the process at the first such step of any
+    commit, CHURN_KILL_AT=<stage>:<step> only in that stage's (`churn weekly` commits an ingest,
+    then a scoring). One environment lookup when the variable is unset."""
+    at = os.environ.get(KILL_AT)
+    if at is not None and at in (step, f"{stage}:{step}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -229,37 +235,79 @@ def stage_output(target: Path, stage: str,
         (tmp / PARTIAL).touch()
         tmp.chmod(0o777 & ~io.umask())  # mkdtemp makes 0700
         try:
-            _kill_point("begin")
+            kill_point("begin", stage)
             yield tmp
-            _kill_point("written")
+            kill_point("written", stage)
             digests = {name: r if isinstance(r, str) else r.digest
                        for name, r in sorted((inputs or {}).items())}
             record = StageRecord(stage, _files(tmp), digests)
             (tmp / RECORD).write_text(record.to_json())
             (tmp / PARTIAL).unlink()
             _fsync_tree(tmp)
-            _kill_point("recorded")
-            _commit(tmp, target)
+            kill_point("recorded", stage)
+            _commit(tmp, target, stage)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _commit(tmp: Path, target: Path) -> None:
+def _commit(tmp: Path, target: Path, stage: str) -> None:
     if not target.exists():
         os.rename(tmp, target)
+        kill_point("exchanged", stage)
     elif _exchange(tmp, target):
-        _kill_point("exchanged")  # tmp now holds the previous run: removed below or next run
+        kill_point("exchanged", stage)  # tmp now holds the previous run: removed below or next run
     else:  # no atomic swap here: the previous run is moved aside for a moment
         aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         os.replace(target, aside / "previous")
         os.rename(tmp, target)
         shutil.rmtree(aside, ignore_errors=True)
-    fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _file_leftovers(target: Path) -> list[Path]:
+    """The temp files `write_file` makes beside `target` (`.<name>.<8 characters>.tmp`)."""
+    prefix, n = f".{target.name}.", len(target.name) + 2
+    return sorted(p for p in target.parent.glob(f"{glob.escape(prefix)}*.tmp")
+                  if len(p.name) == n + 12 and p.name[n:n + 8].replace("_", "a").isalnum()
+                  and p.is_file() and not p.is_symlink())
+
+
+@contextlib.contextmanager
+def write_file(target: Path, stage: str) -> Iterator[Path]:
+    """Yield a temp path beside `target`; on success it replaces `target` in one rename.
+
+    One writer at a time (the lock beside the target); temp files killed runs left beside the
+    target are removed first (under the lock, no other run is writing one). A kill at any
+    moment leaves the previous file or the new one, whole."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with lock(target):
+        for old in _file_leftovers(target):
+            old.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            tmp.chmod(0o666 & ~io.umask())  # mkstemp makes 0600
+            kill_point("begin", stage)
+            yield tmp
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            kill_point("written", stage)
+            os.replace(tmp, target)
+            kill_point("exchanged", stage)
+            _fsync_dir(target.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- reading

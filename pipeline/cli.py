@@ -302,6 +302,9 @@ def weekly(
 ) -> None:
     """The weekly job: ingest a new export into paths.weekly and score it with the champion
     (no retraining; the DVC workspace is not touched)."""
+    import contextlib
+
+    from pipeline import tracking
     from pipeline.stages import ingest as ingest_stage
     from pipeline.stages import score as stage
 
@@ -312,8 +315,13 @@ def weekly(
     paths = stage.weekly_paths(p.paths)
     if not export.is_dir():
         _fail(f"{export} is not a folder: give the folder of the new export")
+    if track or (model_uri or "models:/").startswith("models:/"):
+        # a server that does not answer stops the job in seconds, before the ingest
+        _guard(lambda: tracking.check_reachable(tracking.resolve_uri()))
     _guard(lambda: stage.check_workspace(p.paths))
-    with stage.weekly_lock(p.paths):
+    with contextlib.ExitStack() as held:
+        # a read-only or full paths.weekly fails here: a message, not a traceback
+        _guard(lambda: held.enter_context(stage.weekly_lock(p.paths)))
         r = _stage(f"ingest {export} into {paths.interim}",
                    lambda log: ingest_stage.run(config, paths, export, progress=log))
         console.print(f"ingested the export of {r.as_of}: "
@@ -420,11 +428,14 @@ def contract(
         "docs/contract.md"),
 ) -> None:
     """Write the input contract (tables, columns, rules) as Markdown."""
-    from pipeline import io
+    from pipeline import artifacts
     from records.contract_doc import render
 
-    with io.atomic_path(out) as tmp:
-        tmp.write_text(render())
+    def write() -> None:
+        with artifacts.write_file(out, "contract") as tmp:
+            tmp.write_text(render())
+
+    _guard(write)
     console.print(f"wrote {out}")
 
 

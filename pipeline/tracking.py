@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -115,10 +116,47 @@ def setup(uri: str, experiment: str) -> str:
         exp_id = found.experiment_id if found else mlflow.create_experiment(
             experiment, artifact_location=artifact_root())
     mlflow.set_experiment(experiment_id=exp_id)
+    end_killed_runs(exp_id)
     return exp_id
 
 
+# the tags that name the process logging a run (git_state adds them to every run's tags)
+HOST_TAG, PID_TAG = "churn_host", "churn_pid"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def end_killed_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED the runs a killed `churn` command left RUNNING in the experiment: runs that
+    name a process of this machine (their churn_host and churn_pid tags) which no longer runs.
+    Nothing is deleted; a run without those tags (the user's own, or logged elsewhere) is left
+    as it is. Returns the runs ended."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    host, ended = socket.gethostname(), []
+    runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                              max_results=1000)
+    for run in runs:
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) == host and pid.isdigit() and not _running(int(pid)):
+            client.set_terminated(run.info.run_id, "KILLED")
+            ended.append(run.info.run_id)
+    return ended
+
+
 def git_state() -> dict[str, str]:
+    """The tags every run carries: the code's git commit and whether the tree is dirty, and the
+    process logging the run (so the next run can end one whose process was killed)."""
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], capture_output=True, text=True,
@@ -127,4 +165,5 @@ def git_state() -> dict[str, str]:
             return ""
 
     return {"git_commit": git("rev-parse", "HEAD") or "unknown",
-            "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no")))}
+            "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))),
+            HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}

@@ -5,6 +5,7 @@ Its own stage because DVC's run cache can skip `train`, and a skipped stage logs
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -23,6 +24,7 @@ from pipeline import artifacts, io, tables, tracking
 from pipeline.params import Params, as_dict
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+STAGE = "register"
 
 
 @dataclass
@@ -135,6 +137,7 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
         )
         version = str(info.registered_model_version)
         client.set_registered_model_alias(name, CHALLENGER, version)
+        artifacts.kill_point("logged", STAGE)  # a version registered, the champion not decided
 
         try:
             current = client.get_model_version_by_alias(name, CHAMPION)
@@ -155,6 +158,7 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
                           same_contract=same, new_auc=new_auc, champion_auc=champion_auc)
         if decision.promote:
             client.set_registered_model_alias(name, CHAMPION, version)
+        artifacts.kill_point("decided", STAGE)  # the champion moved (or not), the run not ended
         mlflow.set_tags({"champion_decision": decision.reason,
                          "champion_moved": str(decision.promote),
                          "previous_champion": current.version if current else ""})
@@ -164,10 +168,12 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
     # what DVC tracks of this stage: which model was registered, nothing that depends on the
     # store (run ids, versions, the champion decision live in MLflow), so two clean builds give
     # the same dvc.lock; its absence in a fresh clone makes `dvc repro` register there too
-    io.write_json({"model_name": name,
-                   "model_md5": inputs["models"].files[f"{paths.model.name}/booster.txt"],
-                   "inputs": {k: r.digest for k, r in sorted(inputs.items())},
-                   "dvc_exp_name": experiment or ""}, Path(paths.registered))
+    registered = {"model_name": name,
+                  "model_md5": inputs["models"].files[f"{paths.model.name}/booster.txt"],
+                  "inputs": {k: r.digest for k, r in sorted(inputs.items())},
+                  "dvc_exp_name": experiment or ""}
+    with artifacts.write_file(Path(paths.registered), STAGE) as tmp:
+        tmp.write_text(json.dumps(registered, indent=2, sort_keys=True, default=str) + "\n")
     log(f"run {run.info.run_id}: {name} version {version} -> {CHALLENGER}; {decision.reason}")
     return RegisterSummary(run.info.run_id, version, decision)
 
@@ -187,6 +193,7 @@ def promote(params: Params, uri: str, version: str) -> str:
                 f"{name} has no version {version!r} in {uri}: see `mlflow ui` or "
                 "the registry for the versions there") from None
         client.set_registered_model_alias(name, CHAMPION, version)
+        artifacts.kill_point("aliased", "promote")  # the champion moved, not yet tagged
         client.set_model_version_tag(name, version, "champion_decision", "promoted by hand")
     return f"{name} version {version} is now {CHAMPION}"
 

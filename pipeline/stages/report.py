@@ -489,6 +489,15 @@ def track(folder: Path, uri: str, experiment: str, *, as_of: str,
     made from), the report's own digest, period, as-of date and calendar; the latest complete
     period's headline figures as metrics (and the backtest's mean errors); every file as an
     artifact. Nothing is written into the folder (its bytes stay those of the DVC stage)."""
+    try:
+        return _track(folder, uri, experiment, as_of=as_of, log=log)
+    except UserError as err:
+        raise UserError(f"the report is written ({folder}) but not logged to MLflow: "
+                        f"{err}") from None
+
+
+def _track(folder: Path, uri: str, experiment: str, *, as_of: str,
+           log: Callable[[str], None]) -> TrackSummary:
     with tracking.server_errors(uri):
         tracking.check_reachable(uri)
         record = artifacts.read(artifacts.Input("report", Path(folder), STAGE))
@@ -515,6 +524,7 @@ def track(folder: Path, uri: str, experiment: str, *, as_of: str,
         with mlflow.start_run(run_name="report", tags=tags) as run:
             if metrics:
                 mlflow.log_metrics(metrics)
+            artifacts.kill_point("tracked", STAGE)  # the run started, not ended
             for name in sorted(record.files):
                 mlflow.log_artifact(str(Path(folder) / name))
         log(f"logged {len(record.files)} files and {len(metrics)} metrics to run {run.info.run_id}")

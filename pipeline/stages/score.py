@@ -167,6 +167,7 @@ def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
     if not uri.startswith("models:/"):
         return load_file_model(Path(uri), Path(uri).name)
     with tracking.server_errors(tracking_uri):
+        tracking.bound_http_time()
         tracking.check_reachable(tracking_uri)
         import mlflow
         from mlflow import MlflowClient
@@ -183,7 +184,9 @@ def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
             else:
                 name, version = spec.rsplit("/", 1)
                 mv = client.get_model_version(name, version)
-        except (MlflowException, ValueError):
+        except (MlflowException, ValueError) as err:
+            if _server_failed(err, tracking_uri):
+                raise  # server_errors names the server: it failed, the model may be there
             raise UserError(
                 f"{uri} is not in the registry at {tracking_uri}: run `dvc repro` (it registers "
                 "the model and makes the first one champion), or name another version with "
@@ -196,6 +199,14 @@ def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
             loaded = load_file_model(found[0].parent, name)
         return LoadedModel(loaded.model, loaded.reference, name, str(mv.version), mv.run_id or "",
                            loaded.md5)
+
+
+def _server_failed(err: Exception, tracking_uri: str) -> bool:
+    """A remote server's error other than "no such model, version or alias"."""
+    if not tracking_uri.startswith(("http://", "https://")) or isinstance(err, ValueError):
+        return False
+    return getattr(err, "error_code", "") not in ("RESOURCE_DOES_NOT_EXIST",
+                                                  "INVALID_PARAMETER_VALUE")
 
 
 # --------------------------------------------------------------------------- the data
@@ -491,6 +502,7 @@ def log_run(folder: Path, summary: ScoreSummary, scored: Scored, uri: str,
                    if v is not None and np.isfinite(float(v))}
         with mlflow.start_run(run_name=f"score {summary.as_of}", tags=tags) as run:
             mlflow.log_metrics(metrics)
+            artifacts.kill_point("tracked", STAGE)  # the run started, not ended
             for name in (SUMMARY, DRIFT, LIST):
                 mlflow.log_artifact(str(Path(folder) / name))
         return run.info.run_id
