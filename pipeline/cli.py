@@ -274,17 +274,23 @@ def score(
     stage.render(s, console)
 
 
-def _weekly(p: Params, paths, day, model_uri, allow_stale: bool, track: bool, feat):
+def _model_uri(p: Params, model_uri: str | None) -> str:
+    return model_uri or f"models:/{p.mlflow.model_name}@champion"
+
+
+def _weekly(p: Params, paths, day, model_uri, allow_stale: bool, track: bool, feat,
+            loaded=None):
     from pipeline import tracking
     from pipeline.stages import score as stage
 
     uri = tracking.resolve_uri()
-    model = model_uri or f"models:/{p.mlflow.model_name}@champion"
+    model = _model_uri(p, model_uri)
     return _stage(f"score with {model} (features on {feat.engine})",
                   lambda log: stage.run_weekly(
                       p.score, p.report, paths, model_uri=model, tracking_uri=uri,
                       experiment=p.mlflow.experiment, as_of=day, allow_stale=allow_stale,
-                      track=track, engine=feat.engine, spark=feat.spark, log=log))
+                      track=track, engine=feat.engine, spark=feat.spark, loaded=loaded,
+                      log=log))
 
 
 @app.command()
@@ -319,6 +325,10 @@ def weekly(
         # a server that does not answer stops the job in seconds, before the ingest
         _guard(lambda: tracking.check_reachable(tracking.resolve_uri()))
     _guard(lambda: stage.check_workspace(p.paths))
+    # the model first: a wrong --model-uri stops the job before the new export replaces the
+    # weekly workspace's last one
+    loaded = _guard(lambda: stage.load_registered(_model_uri(p, model_uri),
+                                                  tracking.resolve_uri()))
     with contextlib.ExitStack() as held:
         # a read-only or full paths.weekly fails here: a message, not a traceback
         _guard(lambda: held.enter_context(stage.weekly_lock(p.paths)))
@@ -327,7 +337,7 @@ def weekly(
         console.print(f"ingested the export of {r.as_of}: "
                       + ", ".join(f"{t.table} {t.kept:,} kept, {t.quarantined:,} quarantined"
                                   for t in r.tables.values() if t.present))
-        s = _weekly(p, paths, None, model_uri, False, track, feat)
+        s = _weekly(p, paths, None, model_uri, False, track, feat, loaded)
     stage.render(s, console)
 
 

@@ -437,10 +437,12 @@ def _newer_week(target: Path, m: tables.Manifest) -> None:
 def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model_uri: str,
                tracking_uri: str, experiment: str, as_of: dt.date | None = None,
                allow_stale: bool = False, track: bool = True, engine: str = "duckdb",
-               spark: SparkConfig | None = None,
+               spark: SparkConfig | None = None, loaded: LoadedModel | None = None,
                log: Callable[[str], None] = print) -> ScoreSummary:
     """Score the ingested export (paths.interim) on `as_of` with a registered model, into the
-    score history, and log the run to MLflow. The features run on `engine` (features.engine)."""
+    score history, and log the run to MLflow. The features run on `engine` (features.engine).
+    `loaded`: the model of `model_uri` if the caller loaded it already (`churn weekly` checks
+    the model before it ingests)."""
     check_workspace(paths)
     if track:
         tracking.check_reachable(tracking_uri)  # in seconds, before any work
@@ -449,7 +451,8 @@ def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model
     _check_day(day, data)
     target = artifacts.claim(week_folder(paths, day), STAGE)
     _newer_week(target, data.manifest)
-    loaded = load_registered(model_uri, tracking_uri)
+    if loaded is None:
+        loaded = load_registered(model_uri, tracking_uri)
     log(f"model {loaded.name} version {loaded.version}; export of {data.manifest.as_of}, "
         f"scoring {day}")
     grace = int(loaded.model.contract.label["grace_days"])

@@ -489,3 +489,18 @@ def test_a_killed_scorings_scratch_folder_is_removed_by_the_next(tmp_path):
         assert mine.parent == base and mine.is_dir()
         assert not killed.exists() and alive.exists() and other.exists()
     assert not mine.exists()
+
+
+def test_weekly_checks_the_model_before_it_ingests(scored, tmp_path):
+    """A wrong --model-uri stops `churn weekly` before the new export replaces the weekly
+    workspace's last one (the export is good: only the model is wrong)."""
+    paths, _, _ = scored
+    params = str(_params(tmp_path, paths))
+    for model in (tmp_path / "nowhere", tmp_path):  # missing; a folder holding no model
+        r = runner.invoke(app, ["weekly", str(paths.raw), "--model-uri", str(model),
+                                "--no-track", "--params", params])
+        assert r.exit_code == 2, r.output
+        assert "not found" in r.output or "holds no model" in r.output, r.output
+        assert "ingest" not in r.output, r.output
+        # the (empty) workspace folder may be made; nothing is ingested or scored into it
+        assert not [f for f in (tmp_path / "weekly").rglob("*")], r.output
