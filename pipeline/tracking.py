@@ -124,7 +124,9 @@ def setup(uri: str, experiment: str) -> str:
 HOST_TAG, PID_TAG = "churn_host", "churn_pid"
 
 
-def _running(pid: int) -> bool:
+def running(pid: int) -> bool:
+    """Whether a process of this machine with that id still runs (a killed command's does
+    not; a pid taken again by another process counts as running: nothing is ended then)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -148,7 +150,7 @@ def end_killed_runs(experiment_id: str) -> list[str]:
     for run in runs:
         tags = run.data.tags
         pid = tags.get(PID_TAG, "")
-        if tags.get(HOST_TAG) == host and pid.isdigit() and not _running(int(pid)):
+        if tags.get(HOST_TAG) == host and pid.isdigit() and not running(int(pid)):
             client.set_terminated(run.info.run_id, "KILLED")
             ended.append(run.info.run_id)
     return ended

@@ -543,23 +543,23 @@ def scratch_folder(workspace: Path) -> Iterator[Path]:
     host = socket.gethostname()
     for old in base.glob(f"{host}.*.*"):
         pid = old.name[len(host) + 1:].split(".")[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not tracking.running(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{host}.{os.getpid()}.", dir=base))
+    for _ in range(10):  # another scoring finishing now may remove the empty base folder
+        base.mkdir(exist_ok=True)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f"{host}.{os.getpid()}.", dir=base))
+            break
+        except FileNotFoundError:
+            continue
+    else:
+        raise OSError(f"cannot make a scratch folder in {base}")
     try:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+        with contextlib.suppress(OSError):  # the last scoring out leaves no empty folder
+            base.rmdir()
 
 
 @contextlib.contextmanager

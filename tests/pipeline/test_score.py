@@ -504,3 +504,11 @@ def test_weekly_checks_the_model_before_it_ingests(scored, tmp_path):
         assert "ingest" not in r.output, r.output
         # the (empty) workspace folder may be made; nothing is ingested or scored into it
         assert not [f for f in (tmp_path / "weekly").rglob("*")], r.output
+
+
+def test_a_scoring_leaves_no_scratch_folder(scored):
+    """The points pass through <weekly>/.scratch/<host>.<pid>.*; once the scoring is done
+    neither that folder nor an empty .scratch is left in the workspace."""
+    paths, _, week = scored
+    assert Path(week.folder).is_dir()
+    assert not (Path(paths.weekly) / ".scratch").exists()
