@@ -21,6 +21,8 @@ from pipeline.params import Params, load_params, replace
 # unless the user chose a policy. Set before any OpenMP library loads (the commands import
 # their libraries lazily).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# MLflow draws a progress bar per model download; the commands print their own status line
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 app = typer.Typer(
     help="Churn prediction and retention figures for a subscription business.",

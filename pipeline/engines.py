@@ -60,8 +60,10 @@ def _spark(timezone: str, cfg: SparkConfig):
                         "openjdk-17-jre-headless) or set JAVA_HOME; a Spark Connect server "
                         "(features.spark.master: sc://host:15002) needs none here")
     owned = spark_session_conf(timezone)
-    # the CLI shows its own status line: no progress bars of Spark's on the same terminal
-    defaults = {"spark.ui.showConsoleProgress": "false"}
+    # the CLI shows its own status line: no progress bars of Spark's on the same terminal, and
+    # only Spark's errors (its warnings print Java stack traces before the product's message;
+    # features.spark.conf can set spark.log.level: WARN again)
+    defaults = {"spark.ui.showConsoleProgress": "false", "spark.log.level": "ERROR"}
     if remote:
         builder = SparkSession.builder.remote(cfg.master)
     elif os.environ.get("PYSPARK_GATEWAY_PORT"):  # under spark-submit: its --master and --conf
