@@ -126,30 +126,40 @@ def run(n: int, config: ReplayConfig, source: Paths, paths: Paths, *,
     log(f"replaying {n} week(s), {days[0]} to {days[-1]}, from the export of {now}; "
         f"settings {config.key()} ({base})")
     out = []
+    base.mkdir(parents=True, exist_ok=True)
     for i, day in enumerate(days, 1):
-        wp = week_paths(source, base / day.isoformat())
-        done = _done(wp, day, uncut)
-        if done is not None:
-            log(f"week {i}/{n} {day}: replayed before from this export, reused")
-            out.append(ReplayedWeek(day.isoformat(), str(done), True))
-            continue
-        step = f"week {i}/{n} {day}:"
-        log(f"{step} cutting the export")
-        ingest_stage.cut(source, Path(wp.interim), day, labels.grace_days)
-        log(f"{step} observation points")
-        observe_stage.run(labels, wp)
-        log(f"{step} features")
-        features_stage.run(config.features, labels, wp)
-        log(f"{step} training")
-        try:
-            train_stage.run(config.train, labels, wp, log=lambda m: None)
-        except UserError as err:
-            raise UserError(f"replaying {day}: the export cut there cannot train a model: {err}. "
-                            "Replay fewer weeks (--replay)") from None
-        log(f"{step} scoring")
-        s = score_stage.run_weekly(config.score, config.report, wp, model_uri=str(wp.model),
-                                   tracking_uri="", experiment="", as_of=day, track=False,
-                                   engine=config.features.engine, spark=config.features.spark,
-                                   log=lambda m: None)
-        out.append(ReplayedWeek(day.isoformat(), s.folder, False))
+        # one replay of a week at a time: a second `churn backtest --replay` waits for the
+        # first to finish the week, then reuses it
+        with artifacts.lock(base / day.isoformat()):
+            out.append(_week(i, n, day, config, source, base, uncut, log))
     return out
+
+
+def _week(i: int, n: int, day: dt.date, config: ReplayConfig, source: Paths, base: Path,
+          uncut: artifacts.StageRecord, log: Callable[[str], None]) -> ReplayedWeek:
+    """One week: reused if replayed before from this export, else cut, trained and scored."""
+    labels = config.labels
+    wp = week_paths(source, base / day.isoformat())
+    done = _done(wp, day, uncut)
+    if done is not None:
+        log(f"week {i}/{n} {day}: replayed before from this export, reused")
+        return ReplayedWeek(day.isoformat(), str(done), True)
+    step = f"week {i}/{n} {day}:"
+    log(f"{step} cutting the export")
+    ingest_stage.cut(source, Path(wp.interim), day, labels.grace_days)
+    log(f"{step} observation points")
+    observe_stage.run(labels, wp)
+    log(f"{step} features")
+    features_stage.run(config.features, labels, wp)
+    log(f"{step} training")
+    try:
+        train_stage.run(config.train, labels, wp, log=lambda m: None)
+    except UserError as err:
+        raise UserError(f"replaying {day}: the export cut there cannot train a model: {err}. "
+                        "Replay fewer weeks (--replay)") from None
+    log(f"{step} scoring")
+    s = score_stage.run_weekly(config.score, config.report, wp, model_uri=str(wp.model),
+                               tracking_uri="", experiment="", as_of=day, track=False,
+                               engine=config.features.engine, spark=config.features.spark,
+                               log=lambda m: None)
+    return ReplayedWeek(day.isoformat(), s.folder, False)

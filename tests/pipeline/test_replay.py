@@ -175,3 +175,32 @@ def test_replay_mistakes_end_in_a_message(params, config, built, tmp_path):
 
     r = CliRunner().invoke(app, ["score", "--spark-master", "local[4]", "--no-track"])
     assert r.exit_code == 2 and "--engine spark" in r.output and "Traceback" not in r.output
+
+
+def test_two_replays_at_once_do_the_work_once(built, trained, tmp_path):
+    """Two replays of the same week at once, in two processes: the second waits for the first
+    to finish the week, then reuses it (one training, one scoring, the same folder)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    paths = dataclasses.replace(built, weekly=str(tmp_path / "weekly"))
+    code = (
+        "import dataclasses, json, sys\n"
+        "from pipeline.params import load_params\n"
+        "from pipeline.stages import replay as r\n"
+        f"p = load_params({str(ROOT / 'params.yaml')!r})\n"
+        "paths = dataclasses.replace(p.paths, **json.loads(sys.argv[1]))\n"
+        "cfg = r.ReplayConfig(p.labels, p.features, p.train, p.score, p.report)\n"
+        "for w in r.run(1, cfg, paths, paths, log=print): print('FOLDER', w.folder)\n")
+    arg = json.dumps({k: str(v) for k, v in dataclasses.asdict(paths).items()})
+    runs = [subprocess.Popen([sys.executable, "-c", code, arg], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [r.communicate(timeout=600) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], [e[-2000:] for _, e in outs]
+    reused = sorted("reused" in out for out, _ in outs)
+    assert reused == [False, True], outs
+    folders = {line for out, _ in outs for line in out.splitlines() if line.startswith("FOLDER")}
+    assert len(folders) == 1, folders
