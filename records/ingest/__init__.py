@@ -4,7 +4,8 @@ Everything runs inside one DuckDB connection (no Python per row). Per table:
 
 1. Find `<table>.csv`, `<table>.csv.gz` or `<table>.parquet` in the raw folder; read its
    header, apply `rename[table]`, check the contract columns (a `ContractError` names the
-   file and what is wrong). A background thread hashes the raw bytes (md5) meanwhile.
+   file and what is wrong). A background thread then hashes the raw bytes (md5) of every
+   file, one after the other, while the tables are read.
 2. Scan the file once with DuckDB (CSV: every column VARCHAR, explicit dialect, malformed
    lines kept aside with `store_rejects`; Parquet: every column CAST to VARCHAR) into a
    table s_<table> holding per row the typed values, the first failing *row-local* rule
@@ -102,7 +103,7 @@ from records.ingest.errors import ContractError
 from records.ingest.read import read_table
 from records.ingest.report import IngestReport, TableReport, summary, table_report
 from records.ingest.session import Session
-from records.ingest.sources import open_all
+from records.ingest.sources import open_all, start_hashers, stop_hashers
 
 __all__ = ["ContractError", "IngestConfig", "IngestReport", "TableReport", "ingest"]
 
@@ -134,6 +135,7 @@ def ingest(
     )
     try:
         run.sources = open_all(run.con, raw_dir, config.rename)
+        start_hashers(run.sources)
         present = [name for name in TABLES if run.sources[name] is not None]
         for name in present:  # customers first: they decide id_type
             read_table(run, name)
@@ -146,9 +148,7 @@ def ingest(
                 table_rules.judge_linked(run, name)
             _finish(run, name)
     finally:
-        for src in run.sources.values():
-            if src is not None and src.hasher is not None and src.hasher.is_alive():
-                src.hasher.join()
+        stop_hashers(run.sources)
         with contextlib.suppress(Exception):
             run.con.close()
         shutil.rmtree(tmp, ignore_errors=True)

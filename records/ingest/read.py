@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 
 from records.ingest.errors import ContractError
-from records.ingest.row_rules import local_rules
+from records.ingest.row_rules import code_sql, local_rules
 from records.ingest.session import Session
-from records.ingest.sources import Hasher, Source, line_endings, rewrite_blank_lines, scan_sql
+from records.ingest.sources import Source, line_endings, rewrite_blank_lines, scan_sql
 from records.ingest.sql import clip, describe, lit
 from records.ingest.values import ID_INT_RE, typed_sql
 
@@ -19,9 +19,8 @@ def read_table(run: Session, name: str) -> None:
     src = run.sources[name]
     assert src is not None
     run.progress(f"{name}: reading {src.file}")
-    src.hasher = Hasher(src.path, check_blank=src.kind == "csv")
-    src.hasher.start()
     _read(run, src, src.path)
+    assert src.hasher is not None  # started by sources.start_hashers
     md5, interior_blank = src.hasher.result()
     run.md5[name] = md5
     if interior_blank:
@@ -43,13 +42,12 @@ def _read(run: Session, src: Source, path: Path) -> None:
         run.con.execute(f"DROP TABLE IF EXISTS {obj}")
     rules = local_rules(src.table, run.now_local)
     run.codes[name] = [(rule, col) for _, rule, col in rules]
-    code = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(rules, 1))
     raws = ", ".join(f"r_{c.name}" for c in src.table.columns)
     typed = ", ".join(f"v_{c.name}" for c in src.table.columns)
     try:
         run.con.execute(
             f"CREATE TABLE s_{name} AS SELECT {typed}, "
-            f"CAST(CASE {code} END AS UTINYINT) AS code, "
+            f"{code_sql(rules)} AS code, "
             f"CASE WHEN _keep_raw THEN [{raws}] END AS raw "
             f"FROM ({typed_sql(run.sql, src, scan_sql(src, path), run.id_type)})"
         )

@@ -24,6 +24,10 @@ KIND_RULE = {
 EMITS = ("malformed_row", "missing_value", *KIND_RULE.values(), "bad_enum", "out_of_range",
          "period_order", "resolved_before_opened", "before_1900", "future_row")
 
+# rules about a value being absent or unparsable: they cannot hold on a row where
+# values.typed_sql's _parsed is true, so `code_sql` skips them there
+PARSE_RULES = ("malformed_row", "missing_value", *KIND_RULE.values())
+
 OLDEST = dt.date(1900, 1, 1)  # before_1900: the oldest date a record may hold
 JALALI_HINT = (f" is before {OLDEST.isoformat()}: a Jalali date read as Gregorian? Set "
                "data.calendar: jalali if the export is Jalali")
@@ -76,6 +80,21 @@ def local_rules(t: Table, now_local: dt.datetime) -> list[tuple[str, str, str]]:
     return rules
 
 
+def code_sql(rules: list[tuple[str, str, str]]) -> str:
+    """The row's `code`: the 1-based index of the first rule that holds, NULL if none.
+
+    Why two CASEs: a CASE with every rule costs a test per rule per row, and nearly every
+    row is `_parsed` (see values.typed_sql), so only the rules on values are tested there;
+    a rule's index is the same in both.
+    """
+    whens = [f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(rules, 1)]
+    on_values = [w for w, (_, rule, _) in zip(whens, rules, strict=True)
+                 if rule not in PARSE_RULES]
+    fast = f"CASE {' '.join(on_values)} END" if on_values else "NULL"
+    return (f"CAST(CASE WHEN _parsed THEN {fast} "
+            f"ELSE CASE {' '.join(whens)} END END AS UTINYINT)")
+
+
 def start_quarantine(run: Session, name: str) -> None:
     """q_<table>: the malformed lines and the rows failing a row-local rule."""
     t = TABLES[name]
@@ -91,6 +110,8 @@ def start_quarantine(run: Session, name: str) -> None:
             f"VALUES (?, 'malformed_row', '', ?)",
             [[line, reason] for line, reason in rejects],
         )
+    if not run.one(f"SELECT count(code) FROM s_{name}"):
+        return  # no row-local rule held: spare planning the long reason SQL
     rule_list = ", ".join(lit(rule) for rule, _ in run.codes[name])
     col_list = ", ".join(lit(col) for _, col in run.codes[name])
     run.insert(

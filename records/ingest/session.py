@@ -23,7 +23,7 @@ from records.contract import TABLES
 from records.ingest.report import TableReport
 from records.ingest.sources import Source
 from records.ingest.sql import WS, lit
-from records.ingest.values import Sql
+from records.ingest.values import Sql, value_text
 
 HELPER_PREFIXES = ("s", "q", "p", "k", "a", "lmap")
 
@@ -84,10 +84,11 @@ class Session:
         """SQL for the original raw text of `col` (columns of s_<name> in scope).
 
         s_<name> keeps the raw texts of a row (the list `raw`) only when one of them is not
-        exactly CAST(value AS VARCHAR); otherwise they are printed back from the values.
+        exactly its value printed back (values.value_text); otherwise they are printed back.
         """
         i = TABLES[name].column_names.index(col) + 1
-        return f"CASE WHEN raw IS NULL THEN CAST(v_{col} AS VARCHAR) ELSE raw[{i}] END"
+        text = value_text(TABLES[name].column(col).kind, f"v_{col}")
+        return f"CASE WHEN raw IS NULL THEN {text} ELSE raw[{i}] END"
 
     def rv(self, name: str, alias: str = "") -> str:
         """The raw list and the v_* columns of s_<name> (for the inner queries of `insert`)."""

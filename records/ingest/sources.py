@@ -179,21 +179,30 @@ def open_all(con: duckdb.DuckDBPyConnection, raw_dir: Path,
 class Hasher(threading.Thread):
     """md5 of the raw bytes and, for CSV, whether a blank line sits inside the file.
 
-    Runs beside DuckDB's scan (hashlib and zlib release the GIL on large buffers).
+    Runs beside DuckDB (hashlib and zlib release the GIL on large buffers), after the
+    hasher `after`: `start_hashers` chains one per file from the start of the run.
     """
 
-    def __init__(self, path: Path, check_blank: bool):
+    def __init__(self, path: Path, check_blank: bool, after: Hasher | None = None):
         super().__init__(daemon=True)
-        self.path, self.check_blank = path, check_blank
+        self.path, self.check_blank, self.after = path, check_blank, after
         self.md5: str | None = None
         self.interior_blank = False
         self.error: BaseException | None = None
+        self.cancelled = threading.Event()
 
     def run(self) -> None:
+        if self.after is not None:
+            self.after.join()
         try:
-            self._run()
+            if not self.cancelled.is_set():
+                self._run()
         except BaseException as err:  # reported by the caller
             self.error = err
+
+    def cancel(self) -> None:
+        """Stop soon (the run failed): no result is wanted any more."""
+        self.cancelled.set()
 
     def _run(self) -> None:
         if self.path.name.endswith(".gz"):
@@ -208,7 +217,7 @@ class Hasher(threading.Thread):
         pattern: re.Pattern[bytes] | None = None
         try:
             with open(self.path, "rb", buffering=0) as f:
-                while n := f.readinto(buf):
+                while (n := f.readinto(buf)) and not self.cancelled.is_set():
                     h.update(view[:n])
                     if self.check_blank:
                         if pattern is None:
@@ -243,7 +252,7 @@ class Hasher(threading.Thread):
         dec = zlib.decompressobj(wbits=47)
         prev, pos, first_blank, last_content, pattern = b"", 0, -1, -1, b""
         with open(self.path, "rb") as f:
-            while chunk := f.read(_CHUNK):
+            while (chunk := f.read(_CHUNK)) and not self.cancelled.is_set():
                 h.update(chunk)
                 if not self.check_blank:
                     continue
@@ -272,12 +281,35 @@ class Hasher(threading.Thread):
 
     def result(self) -> tuple[str, bool]:
         self.join()
+        assert not self.cancelled.is_set()
         if self.error is not None:
             if isinstance(self.error, OSError | zlib.error | EOFError):
                 raise ContractError(f"{self.path.name}: cannot read the file: {self.error}")
             raise self.error
         assert self.md5 is not None
         return self.md5, self.interior_blank
+
+
+def start_hashers(sources: dict[str, Source | None]) -> None:
+    """Hash every present file, one after the other in table order, from now on.
+
+    Why now and not beside each table's scan: the big event file is hashed while the small
+    tables before it are read (on one core), instead of taking a core from its own scan.
+    """
+    previous = None
+    for src in sources.values():
+        if src is not None:
+            src.hasher = previous = Hasher(src.path, src.kind == "csv", after=previous)
+            previous.start()
+
+
+def stop_hashers(sources: dict[str, Source | None]) -> None:
+    """Cancel and wait for the hashers still running (the run is over, or failed)."""
+    hashers = [src.hasher for src in sources.values() if src is not None and src.hasher]
+    for hasher in hashers:
+        hasher.cancel()
+    for hasher in hashers:
+        hasher.join()
 
 
 def rewrite_blank_lines(src: Path, ncols: int, dst: Path) -> None:

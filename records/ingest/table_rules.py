@@ -107,6 +107,8 @@ def judge_customers(run: Session) -> None:
     # referral_code among the rows left
     ids = id_expr(run)
     for key, expr in (("customer_id", ids), ("referral_code", "v_referral_code")):
+        if not _has_repeats(run, f"SELECT * FROM ({cand}) WHERE v_{key} IS NOT NULL", expr):
+            continue
         run.insert(
             name,
             f"SELECT rid, 'duplicate_key' AS rule, {lit(key)} AS col, concat({lit(key + ' ')}, "
@@ -162,10 +164,70 @@ def judge_linked(run: Session, name: str) -> None:
     date_col = t.event_ts or "period_start"
     kind = "TIMESTAMP" if t.column(date_col).kind == "timestamp" else "DATE"
     start_quarantine(run, name)
+    if _linked_suspects(run, name, date_col, kind):
+        _judge_against_customers(run, name, date_col, kind)
+    if name not in EVENT_TABLES:
+        # duplicate_key (customer_id, period_start): the window runs on narrow rows,
+        # the few duplicates are joined back for their values
+        if _has_repeats(run, run.cand(name), "v_customer_id, v_period_start"):
+            _duplicate_periods(run, name)
+        period_overlap(run, name)
+
+
+def _has_repeats(run: Session, rows: str, key: str) -> bool:
+    """Whether two of `rows` share `key`. Why: an aggregate answers this at a fraction of the
+    cost of the window that then finds which rows repeat, and a clean export has none."""
+    return bool(run.one(
+        f"SELECT count(*) FROM (SELECT 1 FROM ({rows}) GROUP BY {key} HAVING count(*) > 1)"
+    ))
+
+
+def _duplicate_periods(run: Session, name: str) -> None:
+    """duplicate_key on subscriptions: a second period of a customer starting the same day."""
+    run.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE k_{name} AS SELECT rid, first FROM ("
+        f"SELECT rid, min(rid) OVER (PARTITION BY v_customer_id, v_period_start) AS first "
+        f"FROM ({run.cand(name)})) WHERE rid <> first"
+    )
+    run.insert(
+        name,
+        f"SELECT k.rid, 'duplicate_key' AS rule, 'customer_id+period_start' AS col, "
+        f"concat('customer_id ', {run.shown(name, 'customer_id')}, "
+        f"' already has a period starting ', "
+        f"CAST(v_period_start AS VARCHAR), ' on line {{ref}}') AS reason, "
+        f"k.first AS ref_rid, {run.rv(name, 's')} "
+        f"FROM k_{name} k JOIN s_{name} s ON s.rowid = k.rid",
+    )
+
+
+def _linked_suspects(run: Session, name: str, date_col: str, kind: str) -> bool:
+    """Whether a row may fail a rule of `_judge_against_customers` (never False if one does).
+
+    Why: that judgement joins every row to `cust`, a hash probe per row; the first and last
+    date per customer id, checked against `cust`, say "none" for a clean export at a fraction
+    of the cost (a perfect hash table when the ids are integers in a small range).
+    """
+    run.con.execute("SET perfect_ht_threshold = 20")
+    try:
+        return bool(run.one(
+            f"""
+            SELECT count(*) FROM (
+                SELECT v_customer_id AS id, min(v_{date_col}) AS lo, max(v_{date_col}) AS hi
+                FROM s_{name} WHERE code IS NULL GROUP BY ALL
+            ) g LEFT JOIN cust l ON g.id = l.id
+            WHERE g.hi >= {kind} '{run.as_of}' OR l.id IS NULL OR NOT l.kept
+                OR g.lo < l.signup
+            """
+        ))
+    finally:
+        run.con.execute("RESET perfect_ht_threshold")
+
+
+def _judge_against_customers(run: Session, name: str, date_col: str, kind: str) -> None:
+    """after_as_of, unknown_customer, customer_quarantined, before_signup (in this order):
+    judged on narrow rows (id, date); the few failing rows are joined back for values."""
     shown_id = run.shown(name, "customer_id")
     shown_date = run.shown(name, date_col)
-    # after_as_of, unknown_customer, customer_quarantined, before_signup (in this order):
-    # judged on narrow rows (id, date); the few failing rows are joined back for values
     run.con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE a_{name} AS
@@ -181,43 +243,26 @@ def judge_linked(run: Session, name: str) -> None:
         ) WHERE c IS NOT NULL
         """
     )
-    if run.one(f"SELECT count(*) FROM a_{name}"):
-        rules = ["after_as_of", "unknown_customer", "customer_quarantined", "before_signup"]
-        cols = [date_col, "customer_id", "customer_id", date_col]
-        run.insert(
-            name,
-            f"""
-            SELECT a.rid, [{', '.join(lit(r) for r in rules)}][a.c] AS rule,
-                [{', '.join(lit(c) for c in cols)}][a.c] AS col,
-                CASE a.c
-                WHEN 1 THEN concat({lit(date_col + ' ')}, {shown_date},
-                    ' is on or after the as-of date {run.as_of}')
-                WHEN 2 THEN concat('customer_id ', {shown_id}, ' is not in customers')
-                WHEN 3 THEN concat('customer_id ', {shown_id}, ' is quarantined in customers')
-                ELSE concat({lit(date_col + ' ')}, {shown_date}, ' is before signup_date ',
-                    CAST(a.signup AS VARCHAR), ' of customer ', {shown_id})
-                END AS reason, NULL AS ref_rid, {run.rv(name, 's')}
-            FROM a_{name} a JOIN s_{name} s ON s.rowid = a.rid
-            """,
-        )
-    if name not in EVENT_TABLES:
-        # duplicate_key (customer_id, period_start): the window runs on narrow rows,
-        # the few duplicates are joined back for their values
-        run.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE k_{name} AS SELECT rid, first FROM ("
-            f"SELECT rid, min(rid) OVER (PARTITION BY v_customer_id, v_period_start) AS first "
-            f"FROM ({run.cand(name)})) WHERE rid <> first"
-        )
-        if run.one(f"SELECT count(*) FROM k_{name}"):
-            run.insert(
-                name,
-                f"SELECT k.rid, 'duplicate_key' AS rule, 'customer_id+period_start' AS col, "
-                f"concat('customer_id ', {shown_id}, ' already has a period starting ', "
-                f"CAST(v_period_start AS VARCHAR), ' on line {{ref}}') AS reason, "
-                f"k.first AS ref_rid, {run.rv(name, 's')} "
-                f"FROM k_{name} k JOIN s_{name} s ON s.rowid = k.rid",
-            )
-        period_overlap(run, name)
+    if not run.one(f"SELECT count(*) FROM a_{name}"):
+        return
+    rules = ["after_as_of", "unknown_customer", "customer_quarantined", "before_signup"]
+    cols = [date_col, "customer_id", "customer_id", date_col]
+    run.insert(
+        name,
+        f"""
+        SELECT a.rid, [{', '.join(lit(r) for r in rules)}][a.c] AS rule,
+            [{', '.join(lit(c) for c in cols)}][a.c] AS col,
+            CASE a.c
+            WHEN 1 THEN concat({lit(date_col + ' ')}, {shown_date},
+                ' is on or after the as-of date {run.as_of}')
+            WHEN 2 THEN concat('customer_id ', {shown_id}, ' is not in customers')
+            WHEN 3 THEN concat('customer_id ', {shown_id}, ' is quarantined in customers')
+            ELSE concat({lit(date_col + ' ')}, {shown_date}, ' is before signup_date ',
+                CAST(a.signup AS VARCHAR), ' of customer ', {shown_id})
+            END AS reason, NULL AS ref_rid, {run.rv(name, 's')}
+        FROM a_{name} a JOIN s_{name} s ON s.rowid = a.rid
+        """,
+    )
 
 
 def period_overlap(run: Session, name: str) -> None:

@@ -81,6 +81,15 @@ class Sql:
         return sql + " END"
 
     @staticmethod
+    def number_text(x: str) -> str:
+        """The text a DOUBLE is stored as when its raw text is dropped: a whole number as an
+        integer (`10`, as exports write fees), anything else as DuckDB prints it (`10.5`)."""
+        return (
+            f"CASE WHEN {x} = trunc({x}) AND abs({x}) < 1e15 "
+            f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST({x} AS VARCHAR) END"
+        )
+
+    @staticmethod
     def _plain(r: str) -> str:
         """r is non-empty ASCII with no surrounding blanks: its trimmed, translated form is
         itself. An empty text is not (empty = missing: a Parquet string column's '' must read
@@ -119,7 +128,7 @@ class Sql:
                 f"WHEN regexp_full_match({r}, {lit(NUM_RE)}) AND isfinite({t}) THEN {t} END",
                 slow=f"CASE WHEN regexp_full_match({c}, {lit(NUM_RE)}) "
                 f"AND isfinite(TRY_CAST({c} AS DOUBLE)) THEN TRY_CAST({c} AS DOUBLE) END",
-                drop_raw=f"CAST({f} AS VARCHAR) = {r}",
+                drop_raw=f"{self.number_text(f)} = {r}",
                 number=True,
             )
         if kind in ("timestamp", "date") and gregorian:
@@ -170,8 +179,8 @@ class Parse:
 
     cast (optional, `t_r`) -> fast (`f_r`: the raw text as it is, strict) -> only where fast
     is NULL: the cleaned text `c_r` (trimmed, ASCII digits) -> slow (from `c_r`, every
-    documented form). `drop_raw`: a condition under which the raw text is exactly
-    CAST(value AS VARCHAR), so it is not stored ("" = always store it).
+    documented form). `drop_raw`: a condition under which the raw text is exactly the value
+    printed back (`value_text`), so it is not stored ("" = always store it).
     """
 
     fast: str
@@ -191,11 +200,22 @@ def present_but_null(r: str, v: str) -> str:
 
 
 
+def value_text(kind: str, v: str) -> str:
+    """SQL for the raw text of a value whose raw text was not stored (see `Parse.drop_raw`)."""
+    return Sql.number_text(v) if kind == "number" else f"CAST({v} AS VARCHAR)"
+
+
 def typed_sql(sql: Sql, src: Source, scan: str, id_type: str) -> str:
-    """SELECT r_* (raw text), v_* (typed), _empty, _keep_raw: in layers."""
+    """SELECT r_* (raw text), v_* (typed), _empty, _keep_raw, _parsed: in layers.
+
+    _keep_raw: some raw text is not the value printed back (an empty one is: NULL).
+    _parsed: no rule on a missing or unparsable value can hold (row_rules.PARSE_RULES):
+    every required value is present and took the fast path, every optional one too or is
+    empty; nearly every row of an export, so `row_rules.code_sql` skips those rules there.
+    """
     t = src.table
     raws = [f"r_{c.name}" for c in t.columns]
-    casts, fasts, cleans, out, keep_raw = [], [], [], [], []
+    casts, fasts, cleans, out, keep_raw, parsed = [], [], [], [], [], ["NOT _empty"]
     for c in t.columns:
         r = f"r_{c.name}"
         id_int = c.kind == "id" and t.name != "customers" and id_type == "integer"
@@ -211,7 +231,9 @@ def typed_sql(sql: Sql, src: Source, scan: str, id_type: str) -> str:
             missing = f"c_{r} IS NULL"
         else:
             missing = f"{r} IS NULL"
-        keep_raw.append(f"NOT coalesce({p.drop_raw}, false)" if p.drop_raw else "true")
+        drop = f" AND NOT coalesce({p.drop_raw}, false)" if p.drop_raw else ""
+        keep_raw.append(f"({r} IS NOT NULL{drop})")
+        parsed.append(f"f_{r} IS NOT NULL" if c.required else f"({r} IS NULL OR f_{r} IS NOT NULL)")
         out.append(
             f"CASE WHEN f_{r} IS NOT NULL THEN f_{r} WHEN {missing} THEN NULL "
             f"ELSE {p.slow} END AS v_{c.name}"
@@ -220,5 +242,6 @@ def typed_sql(sql: Sql, src: Source, scan: str, id_type: str) -> str:
     layer1 = f"SELECT {', '.join(keep + casts)} FROM ({scan})"
     layer2 = f"SELECT {', '.join(keep + fasts)} FROM ({layer1})"
     layer3 = f"SELECT {', '.join(keep + [f'f_{r}' for r in raws] + cleans)} FROM ({layer2})"
-    need = " OR ".join(keep_raw)
-    return f"SELECT {', '.join(keep + out)}, ({need}) AS _keep_raw FROM ({layer3})"
+    need, ok = " OR ".join(keep_raw), " AND ".join(parsed)
+    return (f"SELECT {', '.join(keep + out)}, ({need}) AS _keep_raw, coalesce({ok}, false) "
+            f"AS _parsed FROM ({layer3})")
