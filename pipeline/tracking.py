@@ -89,6 +89,16 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 
 
 @contextlib.contextmanager
+def logged_after_writing(what: str, folder: Path) -> Iterator[None]:
+    """Logging an output already written: a server that fails says so, and that `what` (e.g.
+    "the scores are") is written in `folder` all the same (other errors pass unchanged)."""
+    try:
+        yield
+    except TrackingError as err:
+        raise TrackingError(f"{what} written ({folder}) but not logged to MLflow: {err}") from None
+
+
+@contextlib.contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """Serialise the first creation and migration of a SQLite store across processes."""
     if not uri.startswith("sqlite:///"):
@@ -124,6 +134,16 @@ def setup(uri: str, experiment: str) -> str:
 HOST_TAG, PID_TAG = "churn_host", "churn_pid"
 
 
+def process_host() -> str:
+    """This machine's name and pid namespace: two containers may share a host name, never a
+    pid namespace (where /proc has none, the host name alone)."""
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/pidns:{ns}"
+
+
 def running(pid: int) -> bool:
     """Whether a process of this machine with that id still runs (a killed command's does
     not; a pid taken again by another process counts as running: nothing is ended then)."""
@@ -142,17 +162,21 @@ def end_killed_runs(experiment_id: str) -> list[str]:
     Nothing is deleted; a run without those tags (the user's own, or logged elsewhere) is left
     as it is. Returns the runs ended."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
-    host, ended = socket.gethostname(), []
-    runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
-                              max_results=1000)
-    for run in runs:
-        tags = run.data.tags
-        pid = tags.get(PID_TAG, "")
-        if tags.get(HOST_TAG) == host and pid.isdigit() and not running(int(pid)):
-            client.set_terminated(run.info.run_id, "KILLED")
-            ended.append(run.info.run_id)
+    host, ended = process_host(), []
+    try:  # housekeeping: a server refusing it (another user's run) never stops the command
+        runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                  max_results=1000)
+        for run in runs:
+            tags = run.data.tags
+            pid = tags.get(PID_TAG, "")
+            if tags.get(HOST_TAG) == host and pid.isdigit() and not running(int(pid)):
+                client.set_terminated(run.info.run_id, "KILLED")
+                ended.append(run.info.run_id)
+    except MlflowException:
+        pass
     return ended
 
 
@@ -168,4 +192,4 @@ def git_state() -> dict[str, str]:
 
     return {"git_commit": git("rev-parse", "HEAD") or "unknown",
             "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))),
-            HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+            HOST_TAG: process_host(), PID_TAG: str(os.getpid())}

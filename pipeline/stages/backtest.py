@@ -217,11 +217,8 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, path
                 fig.savefig(plots / f"{name}.png", format="png", metadata={"Software": None})
         io.write_json(summary.to_dict(), tmp / SUMMARY)
     if track and len(table):
-        try:
+        with tracking.logged_after_writing("the backtest is", target):
             summary.mlflow_run_id = _track(target, table, summary, tracking_uri, experiment)
-        except UserError as err:
-            raise UserError(f"the backtest is written ({target}) but not logged to MLflow: "
-                            f"{err}") from None
     return summary
 
 

@@ -489,11 +489,8 @@ def track(folder: Path, uri: str, experiment: str, *, as_of: str,
     made from), the report's own digest, period, as-of date and calendar; the latest complete
     period's headline figures as metrics (and the backtest's mean errors); every file as an
     artifact. Nothing is written into the folder (its bytes stay those of the DVC stage)."""
-    try:
+    with tracking.logged_after_writing("the report is", folder):
         return _track(folder, uri, experiment, as_of=as_of, log=log)
-    except UserError as err:
-        raise UserError(f"the report is written ({folder}) but not logged to MLflow: "
-                        f"{err}") from None
 
 
 def _track(folder: Path, uri: str, experiment: str, *, as_of: str,

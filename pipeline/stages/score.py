@@ -474,11 +474,8 @@ def run_weekly(config: ScoreConfig, report: ReportConfig, paths: Paths, *, model
     _unchanged(paths, data)
     write(target, scored, summary, {"interim": data.record, "model": loaded.md5})
     if track:
-        try:
+        with tracking.logged_after_writing("the scores are", target):
             summary.mlflow_run_id = log_run(target, summary, scored, tracking_uri, experiment)
-        except UserError as err:
-            raise UserError(f"the scores are written ({target}) but not logged to MLflow: "
-                            f"{err}") from None
     return summary
 
 

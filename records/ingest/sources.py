@@ -281,7 +281,8 @@ class Hasher(threading.Thread):
 
     def result(self) -> tuple[str, bool]:
         self.join()
-        assert not self.cancelled.is_set()
+        if self.cancelled.is_set():  # a digest of part of the file must never be reported
+            raise RuntimeError(f"{self.path.name}: its hash was cancelled")
         if self.error is not None:
             if isinstance(self.error, OSError | zlib.error | EOFError):
                 raise ContractError(f"{self.path.name}: cannot read the file: {self.error}")

@@ -69,7 +69,7 @@ def _outputs(root: Path, ws: Workspace) -> dict[str, str]:
         folder = root / name.format(as_of=ws.as_of.isoformat())
         out[name] = _whole(folder, stage)
         assert _leftovers(folder) == [], folder
-    assert not list((root / "data/weekly/.scratch").glob("*/*"))
+    assert not list((root / "data/weekly/.scratch").glob("*"))
     return out
 
 

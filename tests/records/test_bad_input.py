@@ -315,6 +315,12 @@ CASES: list[Case] = [
          add("usage.csv", USAGE, '"1', '"x,2024-02-01 10:00:07,5', "1,2024-02-01 10:00:08,6"),
          Ingests((Q("usage", 5, "malformed_row", "", "Value with unterminated quote found"),),
                  {"usage": (5, 4, 1)})),
+    Case("quote_closed_late_at_the_end", ROWS, "a quoted value closed too late at the end",
+         "usage.csv ends with line 5 `\"1` and line 6 `\"x,2024-02-01 10:00:07,5`: the last "
+         "record spans two lines and its quote closes before stray text",
+         add("usage.csv", USAGE, '"1', '"x,2024-02-01 10:00:07,5'),
+         Ingests((Q("usage", 5, "malformed_row", "", "Value with unterminated quote found"),),
+                 {"usage": (4, 3, 1)})),
     Case("too_few_fields", ROWS, "a field too few",
          "usage line 5 is `1,2024-02-01 10:00:00`", add("usage.csv", USAGE, "1,2024-02-01 10:00:00"),
          Ingests((Q("usage", 5, "malformed_row", "", "Expected Number of Columns: 3 Found: 2"),),
