@@ -50,6 +50,7 @@ class LevelFit:
     windows: tuple[Window, ...]
     as_of: str  # the scoring day the trend is read at
     notes: tuple[str, ...] = ()  # where the chosen method fell back to another
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -254,14 +254,12 @@ def stage_output(target: Path, stage: str,
 def _commit(tmp: Path, target: Path, stage: str) -> None:
     if not target.exists():
         os.rename(tmp, target)
-        kill_point("exchanged", stage)
-    elif _exchange(tmp, target):
-        kill_point("exchanged", stage)  # tmp now holds the previous run: removed below or next run
-    else:  # no atomic swap here: the previous run is moved aside for a moment
+    elif not _exchange(tmp, target):  # no atomic swap here: the previous run moves aside a moment
         aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         os.replace(target, aside / "previous")
         os.rename(tmp, target)
         shutil.rmtree(aside, ignore_errors=True)
+    kill_point("exchanged", stage)  # after a swap tmp holds the previous run: removed below
     _fsync_dir(target.parent)
 
 
@@ -289,25 +287,18 @@ def write_file(target: Path, stage: str) -> Iterator[Path]:
     target are removed first (under the lock, no other run is writing one). A kill at any
     moment leaves the previous file or the new one, whole."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # for the lock beside it
     with lock(target):
         for old in _file_leftovers(target):
             old.unlink(missing_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
-        try:
-            tmp.chmod(0o666 & ~io.umask())  # mkstemp makes 0600
+        with io.atomic_path(target) as tmp:
             kill_point("begin", stage)
             yield tmp
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             kill_point("written", stage)
-            os.replace(tmp, target)
-            kill_point("exchanged", stage)
-            _fsync_dir(target.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+        kill_point("exchanged", stage)
+        _fsync_dir(target.parent)
 
 
 # --------------------------------------------------------------------------- reading

@@ -37,9 +37,14 @@ def atomic_path(target: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def json_text(obj: Any) -> str:
+    """The JSON every output is written in: indented, keys sorted (the same bytes each run)."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_json(obj: Any, target: Path) -> None:
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(json_text(obj))
 
 
 def read_json(path: Path) -> Any:

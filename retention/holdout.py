@@ -16,7 +16,7 @@ import pandas as pd
 
 from retention import sbg
 from retention.cohorts import POOLED
-from retention.ltv import kaplan_meier
+from retention.ltv import kaplan_meier_at_risk
 
 COLUMNS = ("cohort", "period_days", "customers", "renewals_before", "first_t", "last_t",
            "mae_sbg", "mae_km", "winner", "reason")
@@ -28,12 +28,9 @@ def km_at(renewals, churned, t, *, min_at_risk: int = 1) -> np.ndarray:
     `min_at_risk`: the curve stops at the last churn with at least that many histories at
     risk and stays flat after it (a tail of one or two customers can drop it to 0, which
     would forecast that everyone still there leaves)."""
-    times, surv = kaplan_meier(renewals, churned)
-    if min_at_risk > 1 and len(times):
-        d = np.sort(np.asarray(renewals, dtype=float))
-        at_risk = len(d) - np.searchsorted(d, times, side="left")
-        keep = at_risk >= min_at_risk
-        times, surv = times[keep], surv[keep]  # a prefix: at risk only falls with time
+    times, surv, at_risk = kaplan_meier_at_risk(renewals, churned)
+    keep = at_risk >= min_at_risk
+    times, surv = times[keep], surv[keep]  # a prefix: at risk only falls with time
     at = np.searchsorted(times, np.asarray(t, dtype=float), side="right") - 1
     return np.where(at >= 0, surv[np.clip(at, 0, None)] if len(surv) else 1.0, 1.0)
 

@@ -23,12 +23,18 @@ from retention.figures import days
 def kaplan_meier(durations, observed) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan-Meier survival: distinct event times and S(t) just after each (numpy only).
     `observed` is True where the duration ended in the event, False where censored."""
+    times, surv, _ = kaplan_meier_at_risk(durations, observed)
+    return times, surv
+
+
+def kaplan_meier_at_risk(durations, observed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """kaplan_meier, and how many were at risk at each event time."""
     d = np.asarray(durations, dtype=float)
     e = np.asarray(observed, dtype=bool)
     times = np.unique(d[e])
     at_risk = len(d) - np.searchsorted(np.sort(d), times, side="left")
     deaths = np.bincount(np.searchsorted(times, d[e]), minlength=len(times))
-    return times, np.cumprod(1.0 - deaths / at_risk)
+    return times, np.cumprod(1.0 - deaths / at_risk), at_risk
 
 
 def restricted_mean(durations, observed, tau: float | None = None) -> float:

@@ -5,7 +5,6 @@ Its own stage because DVC's run cache can skip `train`, and a skipped stage logs
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -173,7 +172,7 @@ def _run(params: Params, uri: str, log: Callable[[str], None]) -> RegisterSummar
                   "inputs": {k: r.digest for k, r in sorted(inputs.items())},
                   "dvc_exp_name": experiment or ""}
     with artifacts.write_file(Path(paths.registered), STAGE) as tmp:
-        tmp.write_text(json.dumps(registered, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(io.json_text(registered))
     log(f"run {run.info.run_id}: {name} version {version} -> {CHALLENGER}; {decision.reason}")
     return RegisterSummary(run.info.run_id, version, decision)
 

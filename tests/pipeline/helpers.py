@@ -1,13 +1,17 @@
 """Test helpers: a params.yaml variant written into a temp folder, a stage output recommitted
-with a change, the project as a temp git + DVC repo and commands run in it as a user runs them."""
+with a change, the project as a temp git + DVC repo and commands run in it as a user runs them,
+and a tracking server that answers its health check and fails every API call."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -73,3 +77,29 @@ def run_command(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
     return result
+
+
+class _HalfAlive(http.server.BaseHTTPRequestHandler):
+    """Answers /health, fails every API call with 503."""
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200 if self.path.startswith("/health") else 503)
+        self.end_headers()
+        self.wfile.write(b"OK" if self.path.startswith("/health") else b"unavailable")
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def failing_tracking_server() -> Iterator[str]:
+    """The URI of a local server that answers /health and fails every API call (503)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HalfAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,14 +11,13 @@ their own, a small file system mounted over data/ and reports/)."""
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
+from tests.pipeline.helpers import failing_tracking_server
 from tests.pipeline.test_kill_commands import (
     Churn,
     RunnerGone,
@@ -138,27 +137,10 @@ def test_a_full_or_read_only_disk_leaves_the_previous_outputs(workspace, small_d
 # --------------------------------------------------------------------------- tracking server
 
 
-class _HalfAlive(http.server.BaseHTTPRequestHandler):
-    """Answers /health, fails every API call with 503."""
-
-    def do_GET(self):  # noqa: N802
-        self.send_response(200 if self.path.startswith("/health") else 503)
-        self.end_headers()
-        self.wfile.write(b"OK" if self.path.startswith("/health") else b"unavailable")
-
-    do_POST = do_GET  # noqa: N815
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def failing_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HalfAlive)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with failing_tracking_server() as uri:
+        yield uri
 
 
 DEAD = "http://127.0.0.1:9"  # nothing listens there

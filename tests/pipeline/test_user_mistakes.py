@@ -3,8 +3,6 @@ nothing the product did not write is ever deleted."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 
 import pandas as pd
@@ -12,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from tests.pipeline.helpers import write_params
+from tests.pipeline.helpers import failing_tracking_server, write_params
 
 runner = CliRunner()
 
@@ -137,20 +135,6 @@ def test_truth_only_for_the_simulated_export(ws):
     assert other["truth"].isna().all()
 
 
-class _HalfAlive(http.server.BaseHTTPRequestHandler):
-    """Answers /health, fails every API call with 503."""
-
-    def do_GET(self):  # noqa: N802
-        self.send_response(200 if self.path.startswith("/health") else 503)
-        self.end_headers()
-        self.wfile.write(b"OK" if self.path.startswith("/health") else b"unavailable")
-
-    do_POST = do_GET  # noqa: N815
-
-    def log_message(self, *args):
-        pass
-
-
 # MLflow's HTTP session keeps its pooled socket to the dead server until collected
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_server_failing_its_api_stops_register_in_bounded_time(params, built, trained,
@@ -160,15 +144,10 @@ def test_a_server_failing_its_api_stops_register_in_bounded_time(params, built, 
     from pipeline import tracking
     from pipeline.stages import register
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HalfAlive)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    uri = f"http://127.0.0.1:{server.server_address[1]}"
     for key in tracking.HTTP_LIMITS:
         monkeypatch.delenv(key, raising=False)
-    try:
+    with failing_tracking_server() as uri:
         start = time.monotonic()
         with pytest.raises(tracking.TrackingError, match=f"{uri} failed a request.*local store"):
             register.run(dataclasses.replace(params, paths=built), uri, log=lambda m: None)
         assert time.monotonic() - start < 60
-    finally:
-        server.shutdown()
