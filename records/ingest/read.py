@@ -3,6 +3,7 @@ and evaluates the row-local rules (row_rules.py), while a thread hashes the raw 
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -73,19 +74,30 @@ def _read(run: Session, src: Source, path: Path) -> None:
         if "ENCODING" in etype.upper() or "UNICODE" in etype.upper():
             raise ContractError(f"{src.file}: not UTF-8 (line {line}: {message})")
     if rows:
-        # a quote that never closes runs to the end of the file: the last record, spanning
-        # lines that are then neither kept nor quarantined (a quote closed too late inside
-        # the file, `"4<newline>5"x,6,7`, is one bad record and is quarantined as such)
-        line, etype, _, text = rows[-1]
-        swallowed = text.rstrip("\r\n").count("\n")
-        last = line - 1 == run.one(f"SELECT count(*) FROM s_{name}") + len(rows)
-        still_open = text.count('"') % 2 == 1  # `""` inside a value counts two
-        if "UNQUOTED" in etype.upper() and swallowed and last and still_open:
-            raise ContractError(
-                f"{src.file}: line {line} opens a quote (\") that never closes, so the "
-                f"{swallowed:,} line(s) after it were read as part of one value and cannot be "
-                "counted as rows: close the quote (a quote inside a value is written twice, "
-                "\"\") and export the file again")
+        _unclosed_quote(run, src, path, rows)
     run.rejects[name] = [
         (int(line), f"{message} (line {clip(text)!r})") for line, _, message, text in rows
     ]
+
+
+def _unclosed_quote(run: Session, src: Source, path: Path, rows: list[tuple]) -> None:
+    """Stop if the file's last record opens a quote that never closes and so swallowed the
+    lines after it: they would be neither kept nor quarantined. A quote closed too late
+    (`"4<newline>5"x,6,7`) or one left open on the very last line is one bad record,
+    quarantined as such."""
+    line, etype, _, text = rows[-1]
+    name = src.table.name
+    if "UNQUOTED" not in etype.upper() or text.count('"') % 2 == 0:  # `""` counts two
+        return
+    if line - 1 != run.one(f"SELECT count(*) FROM s_{name}") + len(rows):
+        return  # not the last record
+    # DuckDB's copy of the record may be cut short: count the lines after it in the file
+    data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    at = data.rfind(text.encode()[:200])
+    after = len(data[at:].rstrip(b"\r\n").split(b"\n")) - 1 if at >= 0 else 0
+    if after:
+        raise ContractError(
+            f"{src.file}: line {line} opens a quote (\") that never closes, so the rest of "
+            f"the file ({after:,} line(s) after it) was read as part of one value and cannot "
+            "be counted as rows: close the quote (a quote inside a value is written twice, "
+            "\"\") and export the file again")

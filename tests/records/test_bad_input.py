@@ -307,7 +307,8 @@ CASES: list[Case] = [
     Case("unterminated_quote_inside", ROWS, "unterminated quote inside a file",
          "usage.csv has 1,000 data rows; the one on line 992 opens a quote that never closes",
          {"usage.csv": BIG_OPEN_QUOTE},
-         Stop(("usage.csv: line 992 opens a quote", "never closes", "the 9 line(s) after it",
+         Stop(("usage.csv: line 992 opens a quote", "never closes",
+               "the rest of the file (9 line(s) after it)",
                "close the quote"))),
     Case("quote_closed_late", ROWS, "a quoted value closed too late inside a file",
          "usage line 5 is `\"1` and line 6 `\"x,2024-02-01 10:00:07,5`: one record over two "
