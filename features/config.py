@@ -26,11 +26,6 @@ class LabelConfig:
               f"must be at least 1 day (a point needs some history), not {self.min_tenure_days}")
         check(self.early_life_days >= self.min_tenure_days, "early_life_days",
               f"{self.early_life_days} is before min_tenure_days {self.min_tenure_days}")
-        # a return inside a pending lapse must not change a point an earlier export made
-        # (docs/definitions.md: how the code applies these)
-        check(self.min_tenure_days >= self.grace_days, "min_tenure_days",
-              f"{self.min_tenure_days} is shorter than grace_days {self.grace_days}: a "
-              "customer's first point must come after any grace window it could fall into")
 
 
 ENGINES = ("duckdb", "spark")

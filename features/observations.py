@@ -41,12 +41,15 @@ def phase(customer_ids, every_days: int) -> np.ndarray:
 
 
 def grid_kind(age_days, phase_days, *, every_days: int, min_tenure_days: int,
-              early_life_days: int) -> np.ndarray:
+              early_life_days: int, grace_days: int, reactivated=False) -> np.ndarray:
     """Kind code of the grid point at `age_days` into a run, or NONE if it is off-grid.
 
     Young points every `every_days` from `min_tenure_days + phase` up to (not including) the
     early-life day; the early-life point itself; ongoing points every `every_days` from
-    `early_life_days + phase` (after the early-life day).
+    `early_life_days + phase` (after the early-life day). A reactivated run (not a customer's
+    first) has no point in its first `grace_days` days: a customer who returns while an old
+    run's lapse is still pending shows one continuous run until the lapse is known, so a point
+    there would change once a later export knows it (definitions.md).
     """
     age = np.asarray(age_days)
     ph = np.asarray(phase_days)
@@ -54,10 +57,12 @@ def grid_kind(age_days, phase_days, *, every_days: int, min_tenure_days: int,
              & ((age - min_tenure_days - ph) % every_days == 0))
     early = age == early_life_days
     ongoing = (age > early_life_days) & ((age - early_life_days - ph) % every_days == 0)
-    kind = np.full(np.broadcast(age, ph).shape, NONE, dtype=np.int8)
-    kind[young] = YOUNG
-    kind[early] = EARLY_LIFE
-    kind[ongoing] = ONGOING
+    shape = np.broadcast(age, ph, np.asarray(reactivated)).shape
+    kind = np.full(shape, NONE, dtype=np.int8)
+    kind[np.broadcast_to(young, shape)] = YOUNG
+    kind[np.broadcast_to(early, shape)] = EARLY_LIFE
+    kind[np.broadcast_to(ongoing, shape)] = ONGOING
+    kind[np.broadcast_to(np.asarray(reactivated, dtype=bool) & (age < grace_days), shape)] = NONE
     return kind
 
 
@@ -133,7 +138,7 @@ def _one_per_day(points_: pd.DataFrame) -> pd.DataFrame:
 
 
 def points(runs_: pd.DataFrame, *, as_of: dt.date, every_days: int, min_tenure_days: int,
-           early_life_days: int) -> pd.DataFrame:
+           early_life_days: int, grace_days: int) -> pd.DataFrame:
     """Grid points (young, early-life, ongoing) of every run while it is at risk, strictly
     before the as-of date, plus a scoring point at the as-of date for every run at risk then."""
     a = pd.Timestamp(as_of)
@@ -142,13 +147,15 @@ def points(runs_: pd.DataFrame, *, as_of: dt.date, every_days: int, min_tenure_d
         upper=a - pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
     span = (last - start).astype(np.int64)  # the last grid age: t <= last_at_risk, t < as_of
     ph = phase(runs_["customer_id"], every_days)
+    again = runs_["run"].to_numpy() > 0
     parts = []
     top = int(span.max()) if len(span) else 0
-    for p in np.unique(ph):
-        rows = np.flatnonzero(ph == p)
+    for p, reactivated in sorted(set(zip(ph.tolist(), again.tolist()))):
+        rows = np.flatnonzero((ph == p) & (again == reactivated))
         ages = np.arange(1, max(top, 1) + 1)
         kinds = grid_kind(ages, p, every_days=every_days, min_tenure_days=min_tenure_days,
-                          early_life_days=early_life_days)
+                          early_life_days=early_life_days, grace_days=grace_days,
+                          reactivated=reactivated)
         ages, kinds = ages[kinds != NONE], kinds[kinds != NONE]
         count = np.searchsorted(ages, span[rows], side="right")
         row = np.repeat(rows, count)

@@ -40,7 +40,7 @@ class TrainConfig:
     # the production model's level (models.level): none (the pooled calibrator's), recent (the
     # latest level_days labelled days'), trend (a line through level_windows such windows,
     # read at the scoring day)
-    level: Literal["none", "recent", "trend"] = "recent"
+    level: Literal["none", "recent", "trend"] = "trend"
     level_days: int = 56
     level_windows: int = 6
 

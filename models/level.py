@@ -4,8 +4,12 @@ labelled weeks.
 The production model's calibrator is fitted on out-of-fold scores pooled over most of the
 history. When the base rate moves, that pooled level is the history's, not the scoring day's:
 value at risk, the profit-sized list and capacity planning all rest on it. Each candidate here is
-one shift on the log-odds, added after the calibrator, estimated from the labelled out-of-fold
-points alone (so never from a week a backtest judges):
+one shift on the log-odds, added after the calibrator, estimated from the production model's own
+calibrated probabilities of its labelled points (so never from a week a backtest judges). Not
+from the out-of-fold points: each fold model was fitted on older data than the production
+model, so in a business whose base rate moves their lag is larger than its lag, and the
+calibrator fitted on them already carries part of it; a shift read off them counted the drift
+twice (bench/RESULTS.md: the drifting world, 0.0127 too high against realised churn).
 
 - `none`: 0, the pooled level.
 - `recent`: the shift that makes the mean calibrated probability of the points of the last
@@ -81,8 +85,8 @@ def level_shift(p: np.ndarray, y: np.ndarray) -> float:
 
 def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, method: str,
         window_days: int, windows: int) -> LevelFit:
-    """Every candidate from the calibrated out-of-fold probabilities `p`, labels `y` and point
-    days `t`; the chosen one is `method`'s."""
+    """Every candidate from the production model's calibrated probabilities `p` of its labelled
+    points, their labels `y` and point days `t`; the chosen one is `method`'s."""
     if method not in METHODS:
         raise ValueError(f"level method {method!r} is not one of {METHODS}")
     days = np.asarray(t, dtype="datetime64[D]")

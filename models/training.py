@@ -257,8 +257,11 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
         oof_raw.append(b.predict(x.iloc[pred_rows]))
     final_booster = lgbm.fit(x, y, categorical=cat, params=c.lgbm, rounds=best, seed=c.seed)
     final_calib = calibration.fit(np.concatenate(oof_raw), np.concatenate(oof_y), c.calibration)
-    oof_t = np.concatenate([data["t"].iloc[rows].to_numpy("datetime64[D]") for _, rows in folds])
-    level_fit = level.fit(final_calib(np.concatenate(oof_raw)), np.concatenate(oof_y), oof_t,
+    # the level is read off the model that scores: the out-of-fold scores give the calibrator
+    # its shape, but each fold model is older than the production model, so where the base
+    # rate moves their lag is not its lag (models/level.py)
+    level_fit = level.fit(final_calib(final_booster.predict(x)), y,
+                          data["t"].to_numpy("datetime64[D]"),
                           as_of=scoring_day(table, data, horizon_days), method=c.level,
                           window_days=c.level_days, windows=c.level_windows)
     if level_fit.shift:

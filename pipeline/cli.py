@@ -351,6 +351,9 @@ def backtest(
     replay: Annotated[int, typer.Option(
         "--replay", min=0, help="Replay the last N weeks whose outcome is known: each scored by "
                                 "a model trained on the export cut at that week.")] = 0,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="With --replay: remove the replays made under other settings "
+                        "(each change of settings replays into a new folder).")] = False,
     engine: EngineOpt = None,
     spark_master: SparkMasterOpt = None,
 ) -> None:
@@ -359,6 +362,9 @@ def backtest(
     from pipeline.stages import backtest as stage
     from pipeline.stages.replay import ReplayConfig
 
+    if prune and not replay:
+        _fail("--prune removes the replays made under other settings than this replay's: give "
+              "--replay N as well")
     p = _load(params)
     feat = _engine(p, engine, spark_master)
     settings = ReplayConfig(p.labels, feat, p.train, p.score, p.report)
@@ -366,7 +372,7 @@ def backtest(
     s = _stage("backtest" + (f" (replay of {replay} weeks)" if replay else ""),
                lambda log: stage.run(
                    p.evaluate, p.score, p.report, p.paths, replay=replay,
-                   replay_config=settings,
+                   replay_config=settings, prune=prune,
                    track=track, tracking_uri=uri, experiment=p.mlflow.experiment, log=log))
     stage.render(s, console)
 

@@ -25,7 +25,7 @@ class ScoreConfig:
     campaign: str = "retention-1"  # the control group's salt: a new name draws a new group
     drift_alpha: float = 0.01  # family-wise false-alarm rate of the weekly drift check
     drift_min_psi: float = 0.10  # and the PSI a shift needs to matter
-    expected_draws: int = 200  # simulated outcomes behind the expected-performance bands
+    expected_draws: int = 1000  # simulated outcomes behind the expected-performance bands
 
     def __post_init__(self) -> None:
         for key in ("offer_cost", "contact_cost", "gamma_alpha", "gamma_beta", "holdout_share",
@@ -36,7 +36,7 @@ class ScoreConfig:
               f"Beta({self.gamma_alpha}, {self.gamma_beta}) is too large to mean anything "
               "(at most 1e6 each)")
         check(self.expected_draws <= 100_000, "expected_draws",
-              f"must be at most 100,000 (200 give a stable 5..95 % band), not "
+              f"must be at most 100,000 (1,000 give a stable 2.5..97.5 % band), not "
               f"{self.expected_draws}")
         edges = list(self.bands.values())
         check(len(edges) > 0 and all(0 < e < 1 for e in edges), "bands",
@@ -61,8 +61,8 @@ class ScoreConfig:
         check(0 < self.drift_alpha < 1, "drift_alpha", f"must be in (0, 1), not {self.drift_alpha}")
         check(self.drift_min_psi >= 0, "drift_min_psi",
               f"must be 0 or more, not {self.drift_min_psi}")
-        check(self.expected_draws >= 20, "expected_draws",
-              f"must be at least 20 (a 5..95 % band), not {self.expected_draws}")
+        check(self.expected_draws >= 40, "expected_draws",
+              f"must be at least 40 (a 2.5..97.5 % band), not {self.expected_draws}")
 
     @property
     def band_names(self) -> tuple[str, ...]:

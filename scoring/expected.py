@@ -3,8 +3,10 @@ Brier score implied by the calibrated probabilities alone (confidence-based perf
 estimation, as NannyML's CBPE does), each with a band.
 
 If the probabilities are calibrated, each customer churns with probability p. The band is the
-5th..95th percentile of each metric over outcomes drawn from those p (seeded: the same scores
-give the same band on every machine); the backtest checks the bands against what happened.
+2.5th..97.5th percentile of each metric over outcomes drawn from those p (seeded: the same
+scores give the same band on every machine): a 95 % band, the product's one interval level
+(evaluate's bootstrap, the backtest's Wilson and Newcombe intervals); the backtest checks the
+bands against what happened.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from common.exact import round_floats
+
+LOW, HIGH = 2.5, 97.5  # the band's percentiles: 95 %
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,9 @@ def _auc(y: np.ndarray, ranks: np.ndarray) -> float:
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def expected(p, *, draws: int = 200, seed: int = 0) -> Expected:
+def expected(p, *, draws: int = 1000, seed: int = 0) -> Expected:
     """Expected AUC, top-decile lift (churn share among the top 10 % by p over the overall
-    share) and Brier score, each with its 5..95 % band over `draws` simulated outcomes."""
+    share) and Brier score, each with its 2.5..97.5 % band over `draws` simulated outcomes."""
     p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
     n = len(p)
     if n == 0:
@@ -81,7 +85,7 @@ def expected(p, *, draws: int = 200, seed: int = 0) -> Expected:
 
     def band(v):
         v = v[np.isfinite(v)]
-        return (float(np.percentile(v, 5)), float(np.percentile(v, 95))) if len(v) else (
+        return (float(np.percentile(v, LOW)), float(np.percentile(v, HIGH))) if len(v) else (
             float("nan"), float("nan"))
 
     return Expected(expected_auc(p), *band(aucs), lift, *band(lifts),

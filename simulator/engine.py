@@ -168,7 +168,9 @@ def simulate(
             else:
                 kinds.append(grid_kind(day - start[idx], ph[idx], every_days=labels.every_days,
                                        min_tenure_days=labels.min_tenure_days,
-                                       early_life_days=labels.early_life_days))
+                                       early_life_days=labels.early_life_days,
+                                       grace_days=labels.grace_days,
+                                       reactivated=start[idx] != signup[idx]))
         k_act, k_pend = kinds
         act, k_act = act[k_act != NONE], k_act[k_act != NONE]
         keep = (k_pend != NONE) & ~np.isin(pend, act)

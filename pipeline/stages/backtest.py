@@ -105,7 +105,8 @@ def _truth(source: Paths) -> pd.DataFrame | None:
 
 def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, paths: Paths, *,
         replay: int = 0,
-        replay_config: replay_stage.ReplayConfig | None = None, track: bool = True,
+        replay_config: replay_stage.ReplayConfig | None = None, prune: bool = False,
+        track: bool = True,
         tracking_uri: str = "", experiment: str = "",
         log: Callable[[str], None] = print) -> BacktestSummary:
     """Judge the live score history, or (`replay` > 0) replay the last `replay` weeks first
@@ -117,6 +118,35 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, path
     if replay:
         if replay_config is None:
             raise ValueError("a replay needs its settings (replay_config)")
+        with replay_stage.in_use(paths, replay_config):
+            summary = _run(evaluate, offer, report, paths, source, replay, replay_config, track,
+                           tracking_uri, experiment, log)
+        if prune:
+            removed, kept = replay_stage.prune(paths, replay_config)
+            summary.notes += [f"removed the replay under other settings {f} ({_mb(size)})"
+                              for f, size in removed] + kept
+        else:
+            others = replay_stage.older(paths, replay_config)
+            if others:
+                summary.notes.append(
+                    f"{len(others)} replay(s) under other settings take "
+                    f"{_mb(sum(size for _, size in others))} in "
+                    f"{replay_stage.root(paths, replay_config).parent}: remove them with "
+                    "`churn backtest --replay N --prune`")
+        return summary
+    return _run(evaluate, offer, report, paths, source, 0, None, track, tracking_uri, experiment,
+                log)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"
+
+
+def _run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, paths: Paths,
+         source: Paths, replay: int, replay_config: replay_stage.ReplayConfig | None,
+         track: bool, tracking_uri: str, experiment: str,
+         log: Callable[[str], None]) -> BacktestSummary:
+    if replay:
         target = artifacts.claim(replay_stage.root(paths, replay_config) / "backtest", STAGE)
         replayed = replay_stage.run(replay, replay_config, source, paths, log=log)
         weeks = _read_weeks([Path(w.folder) for w in replayed])
@@ -301,7 +331,7 @@ def _figures(table: pd.DataFrame, reliability: pd.DataFrame) -> dict:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     ax = axes[0]
     ax.fill_between(days, table["auc_band_low"], table["auc_band_high"], alpha=0.25,
-                    label="expected 5..95 %")
+                    label="expected 2.5..97.5 %")
     ax.plot(days, table["auc"], "o-", label="realised AUC")
     ax.plot(days, table["auc_expected"], "s--", label="expected AUC")
     ax.set_title("AUC per week")

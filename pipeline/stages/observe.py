@@ -75,7 +75,7 @@ def run(labels: LabelConfig, paths: Paths) -> ObserveSummary:
     runs = obs.runs(customers, subs, view=m.as_of, grace_days=labels.grace_days)
     points = obs.points(runs, as_of=m.as_of, every_days=labels.every_days,
                         min_tenure_days=labels.min_tenure_days,
-                        early_life_days=labels.early_life_days)
+                        early_life_days=labels.early_life_days, grace_days=labels.grace_days)
     points["label"] = obs.label(points, runs, as_of=m.as_of, horizon_days=labels.horizon_days,
                                 grace_days=labels.grace_days)
     points["state"] = obs.state(points, subs)

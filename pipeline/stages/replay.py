@@ -10,15 +10,24 @@ Layout, apart from the live history: `<paths.weekly>/replay/<key>/<week>/` holds
 names the settings that make the model and its list (labels, windows, train, score, report), so
 replays under other settings never mix. A week already replayed from the same export with the
 same settings is reused. The models never reach the registry.
+
+Every change of settings starts a new `<key>` folder, and a replay holds a cut, points, features
+and a model per week; `older` lists the other settings' folders with their size and `prune`
+removes them (`churn backtest --replay N --prune`): only folders that hold nothing but what a
+replay writes, and none a replay is using (each replay holds its key's lock while it runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import hashlib
 import json
-from collections.abc import Callable
+import re
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +87,61 @@ def weeks(now: dt.date, n: int, horizon_days: int, grace_days: int) -> list[dt.d
 
 def root(paths: Paths, config: ReplayConfig) -> Path:
     return Path(paths.weekly) / "replay" / config.key()
+
+
+KEY = re.compile(r"[0-9a-f]{12}")
+# what a replay writes in its key folder: week folders and `backtest`, their locks, the temp
+# folders of a killed run (pipeline.artifacts)
+WRITTEN = re.compile(r"\.?(\d{4}-\d{2}-\d{2}|backtest)(\.lock|\..+\.tmp)?")
+
+
+@contextlib.contextmanager
+def in_use(paths: Paths, config: ReplayConfig) -> Iterator[None]:
+    """Held (shared) while a replay and its backtest run: `prune` leaves such a folder alone."""
+    base = root(paths, config)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    with open(base.parent / f".{base.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def older(paths: Paths, config: ReplayConfig) -> list[tuple[Path, int]]:
+    """The replays under other settings than `config`'s, with their size in bytes."""
+    base = root(paths, config)
+    if not base.parent.is_dir():
+        return []
+    return [(p, _size(p)) for p in sorted(base.parent.iterdir())
+            if p.is_dir() and KEY.fullmatch(p.name) and p.name != base.name]
+
+
+def prune(paths: Paths, config: ReplayConfig) -> tuple[list[tuple[Path, int]], list[str]]:
+    """Remove the other settings' replays; returns what was removed (with sizes) and why any
+    was kept."""
+    removed, kept = [], []
+    for folder, size in older(paths, config):
+        strange = sorted(p.name for p in folder.iterdir() if not WRITTEN.fullmatch(p.name))
+        if strange:
+            kept.append(f"{folder}: kept, it holds what a replay does not write "
+                        f"({', '.join(strange[:3])})")
+            continue
+        lock = folder.parent / f".{folder.name}.lock"
+        with open(lock, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                kept.append(f"{folder}: kept, a replay is using it")
+                continue
+            shutil.rmtree(folder)
+            lock.unlink()
+        removed.append((folder, size))
+    return removed, kept
 
 
 def week_paths(source: Paths, folder: Path) -> Paths:

@@ -11,7 +11,7 @@ import pytest
 from features import observations as obs
 
 A = dt.date(2024, 12, 1)
-LABELS = dict(every_days=14, min_tenure_days=14, early_life_days=90)
+LABELS = dict(every_days=14, min_tenure_days=14, early_life_days=90, grace_days=14)
 T = pd.Timestamp
 
 
@@ -184,6 +184,42 @@ def test_a_return_inside_a_pending_lapse_gives_one_point_a_day():
     assert len(both) == 2  # old run pending, new run started
     scoring = obs.scoring_points(runs, day=dt.date(2024, 3, 10))
     assert list(scoring["run"]) == [1]
+
+
+def test_first_runs_start_at_min_tenure_and_returns_after_grace():
+    """Young points may start before grace_days on a first run (a customer scored in its first
+    days then has training points at that tenure); a reactivated run has none in its first
+    grace_days days."""
+    ages = np.arange(1, 60)
+    grid = dict(LABELS, min_tenure_days=1)
+    first = obs.grid_kind(ages, 0, **grid)
+    assert list(ages[first != obs.NONE]) == [1, 15, 29, 43, 57]
+    again = obs.grid_kind(ages, 0, **grid, reactivated=True)
+    assert list(ages[again != obs.NONE]) == [15, 29, 43, 57]
+    both = obs.grid_kind(ages[:, None], 3, **grid, reactivated=np.array([False, True]))
+    assert list(ages[both[:, 0] != obs.NONE]) == [4, 18, 32, 46]
+    assert list(ages[both[:, 1] != obs.NONE]) == [18, 32, 46]
+
+
+@pytest.mark.parametrize("outcome", ["lapsed", "renewed"])
+def test_early_points_never_change_with_a_later_export(outcome):
+    """min_tenure_days shorter than grace_days: every point an export taken on day D makes
+    (t < D) is the one the full export makes, through a return inside a pending lapse (an
+    exported lapse) and a return after a gap longer than grace (a derived one)."""
+    customers = _customers(("a", "2024-01-01"), ("b", "2024-02-20"))
+    subs = _subs(("a", "2024-01-01", "2024-03-01", outcome),
+                 ("a", "2024-03-05" if outcome == "lapsed" else "2024-03-20", "2024-12-31",
+                  "open"),
+                 ("b", "2024-02-20", "2024-12-31", "open"))
+    grid = dict(LABELS, min_tenure_days=1)
+    full = obs.points(_runs(customers, subs), as_of=A, **grid)
+    assert (full["run"] == 1).any()
+    assert full.loc[full["customer_id"] == "b", "t"].min() <= T("2024-03-06")  # before grace
+    for day in pd.date_range("2024-02-21", "2024-05-01"):
+        cut = obs.points(_runs(customers, subs, view=day.date()), as_of=day.date(), **grid)
+        mine = cut[cut["t"] < day].reset_index(drop=True)
+        theirs = full[full["t"] < day].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, theirs, obj=str(day.date()), check_dtype=False)
 
 
 @pytest.mark.parametrize("grace", [0, 14, 30])

@@ -260,3 +260,24 @@ def test_evaluate_without_the_peer(built, trained, params, tmp_path):
     rows = dict(evaluate_stage.headline(metrics))
     assert "lightgbm - l1_logistic" in rows and "hist_gradient_boosting" not in rows
     assert (tmp_path / "reports" / "plots" / "roc.png").exists()
+
+
+def test_the_level_is_read_off_the_production_model(built, trained, params):
+    """The level's windows compare the production model's own calibrated probabilities (no
+    shift yet) with the churn of its labelled points, not the out-of-fold fold models': those
+    are older than it, so where the base rate moves their lag is not its lag."""
+    from models.training import labelled_points
+
+    level = trained.summary.calibration.level
+    model = ChurnClassifier.load(built.model)
+    assert model.calibrator.shift == level["shift"]
+    unshifted = calibration.Calibrator.from_dict(model.calibrator.to_dict() | {"shift": 0.0})
+    data = labelled_points(pd.read_parquet(built.features_table), params.train.kinds)
+    days = data["t"].to_numpy("datetime64[D]")
+    assert len(level["windows"]) >= 2
+    for window in level["windows"]:
+        inside = (days >= np.datetime64(window["start"])) & (days < np.datetime64(window["end"]))
+        assert inside.sum() == window["points"]
+        p = unshifted(model.raw(data[inside]))
+        assert window["mean_probability"] == pytest.approx(p.mean(), rel=1e-5)
+        assert window["churn"] == pytest.approx(data["label"][inside].mean(), rel=1e-5)

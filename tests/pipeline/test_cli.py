@@ -110,3 +110,10 @@ def test_openmp_threads_sleep_unless_the_user_chose(tmp_path):
                           check=True).stdout.strip() == "PASSIVE"
     assert subprocess.run(run, env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, cwd=ROOT,
                           capture_output=True, text=True, check=True).stdout.strip() == "ACTIVE"
+
+
+def test_prune_without_a_replay_says_what_to_add(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["backtest", "--prune", "--no-track"])
+    assert result.exit_code == 2, result.output
+    assert "--replay N" in result.output and "Traceback" not in result.output

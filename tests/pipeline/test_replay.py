@@ -204,3 +204,44 @@ def test_two_replays_at_once_do_the_work_once(built, trained, tmp_path):
     assert reused == [False, True], outs
     folders = {line for out, _ in outs for line in out.splitlines() if line.startswith("FOLDER")}
     assert len(folders) == 1, folders
+
+
+def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_path):
+    """Each change of settings replays into a new folder; `--prune` removes the others, but
+    never one holding a file a replay does not write, nor one a replay is using."""
+    paths = dataclasses.replace(params.paths, weekly=str(tmp_path / "weekly"))
+    mine = replay_stage.root(paths, config)
+    base = mine.parent
+
+    def replay_folder(key: str) -> Path:
+        folder = base / key
+        (folder / "2024-03-04" / "models").mkdir(parents=True)
+        (folder / "2024-03-04" / "models" / "booster.txt").write_text("x" * 1000)
+        (folder / ".2024-03-04.lock").touch()
+        (folder / "backtest").mkdir()
+        (folder / ".backtest.abcd1234.tmp").mkdir()  # a killed run's leftover
+        return folder
+
+    (mine / "2024-03-04").mkdir(parents=True)
+    old = replay_folder("0123456789ab")
+    strange = replay_folder("aaaaaaaaaaaa")
+    (strange / "my-notes.txt").write_text("the analyst's")
+    busy = replay_folder("bbbbbbbbbbbb")
+    (base / "not-a-replay").mkdir()
+    listed = {f.name: size for f, size in replay_stage.older(paths, config)}
+    assert set(listed) == {"0123456789ab", "aaaaaaaaaaaa", "bbbbbbbbbbbb"}
+    assert listed["0123456789ab"] == 1000
+    busy_config = dataclasses.replace(config, score=dataclasses.replace(params.score,
+                                                                        capacity=7))
+    busy_root = replay_stage.root(paths, busy_config)
+    busy.rename(busy_root)  # a folder under settings a running replay holds
+    with replay_stage.in_use(paths, busy_config):
+        removed, kept = replay_stage.prune(paths, config)
+    assert [f.name for f, _ in removed] == ["0123456789ab"] and not old.exists()
+    assert not (base / ".0123456789ab.lock").exists()
+    assert any("my-notes.txt" in k for k in kept) and (strange / "my-notes.txt").is_file()
+    assert any("is using it" in k for k in kept) and busy_root.is_dir()
+    assert (mine / "2024-03-04").is_dir() and (base / "not-a-replay").is_dir()
+    # released, the busy one goes too
+    removed, _ = replay_stage.prune(paths, config)
+    assert [f for f, _ in removed] == [busy_root]

@@ -24,7 +24,7 @@ from tests.pipeline.helpers import write_params
     ({"gamma_beta": 0}, "score.gamma_alpha", "Beta"),
     ({"campaign": " "}, "score.campaign", "name"),
     ({"drift_alpha": 0}, "score.drift_alpha", "(0, 1)"),
-    ({"expected_draws": 5}, "score.expected_draws", "at least 20"),
+    ({"expected_draws": 30}, "score.expected_draws", "at least 40"),
     ({"capacity": "many"}, "score.capacity", "expected int"),
 ])
 def test_bad_score_settings_name_the_key(tmp_path, change, key, words):

@@ -62,7 +62,8 @@ def _world(path: str = "params.yaml", customers: int = 600, days: int = 400,
     runs = obs.runs(cust, subs, view=summary.as_of, grace_days=labels.grace_days)
     points = obs.points(runs, as_of=summary.as_of, every_days=labels.every_days,
                         min_tenure_days=labels.min_tenure_days,
-                        early_life_days=labels.early_life_days)
+                        early_life_days=labels.early_life_days,
+                        grace_days=labels.grace_days)
     return World(summary, labels, sim, cust, subs, truth, runs, points)
 
 
@@ -189,7 +190,8 @@ def test_phase_comes_from_the_exported_ids():
         runs = obs.runs(cust, subs, view=summary.as_of, grace_days=labels.grace_days)
         points = obs.points(runs, as_of=summary.as_of, every_days=labels.every_days,
                             min_tenure_days=labels.min_tenure_days,
-                            early_life_days=labels.early_life_days)
+                            early_life_days=labels.early_life_days,
+                        grace_days=labels.grace_days)
         assert _keys(sink.frame("truth", ("t",))) == _keys(points)
         assert isinstance(cust["customer_id"].iloc[0], str) == string_ids
         assert len(np.unique(obs.phase(cust["customer_id"], labels.every_days))) > 1
