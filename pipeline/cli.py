@@ -450,8 +450,16 @@ def contract(
     from records.contract_doc import render
 
     def write() -> None:
-        with artifacts.write_file(out, "contract") as tmp:
-            tmp.write_text(render())
+        try:
+            with artifacts.write_file(out, "contract") as tmp:
+                tmp.write_text(render())
+        except FileNotFoundError as err:
+            if not out.parent.is_dir():
+                raise
+            # a folder that takes no new files (e.g. under /proc): the lock or temp file beside
+            # the page cannot be made there
+            raise UserError(f"cannot create {err.filename} in {out.parent}: {err.strerror}. "
+                            "Give --out a path in a folder you can write to") from None
 
     _guard(write)
     console.print(f"wrote {out}")

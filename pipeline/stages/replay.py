@@ -25,6 +25,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -109,7 +110,11 @@ def in_use(paths: Paths, config: ReplayConfig) -> Iterator[None]:
 
 
 def _size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    """Bytes of the files under `folder`, links not followed (as rmtree removes them)."""
+    total = 0
+    for top, _, files in os.walk(folder):
+        total += sum(os.lstat(os.path.join(top, f)).st_size for f in files)
+    return total
 
 
 def older(paths: Paths, config: ReplayConfig) -> list[tuple[Path, int]]:
@@ -118,7 +123,8 @@ def older(paths: Paths, config: ReplayConfig) -> list[tuple[Path, int]]:
     if not base.parent.is_dir():
         return []
     return [(p, _size(p)) for p in sorted(base.parent.iterdir())
-            if p.is_dir() and KEY.fullmatch(p.name) and p.name != base.name]
+            if p.is_dir() and not p.is_symlink() and KEY.fullmatch(p.name)
+            and p.name != base.name]
 
 
 def prune(paths: Paths, config: ReplayConfig) -> tuple[list[tuple[Path, int]], list[str]]:

@@ -228,6 +228,10 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     (strange / "my-notes.txt").write_text("the analyst's")
     busy = replay_folder("bbbbbbbbbbbb")
     (base / "not-a-replay").mkdir()
+    outside = tmp_path / "outside"
+    (outside / "keep").mkdir(parents=True)
+    (base / "cccccccccccc").symlink_to(outside, target_is_directory=True)  # not a folder of ours
+    (old / "2024-03-11").symlink_to(outside, target_is_directory=True)  # removed, not followed
     listed = {f.name: size for f, size in replay_stage.older(paths, config)}
     assert set(listed) == {"0123456789ab", "aaaaaaaaaaaa", "bbbbbbbbbbbb"}
     assert listed["0123456789ab"] == 1000
@@ -242,6 +246,7 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     assert any("my-notes.txt" in k for k in kept) and (strange / "my-notes.txt").is_file()
     assert any("is using it" in k for k in kept) and busy_root.is_dir()
     assert (mine / "2024-03-04").is_dir() and (base / "not-a-replay").is_dir()
+    assert (outside / "keep").is_dir() and (base / "cccccccccccc").is_symlink()
     # released, the busy one goes too
     removed, _ = replay_stage.prune(paths, config)
     assert [f for f, _ in removed] == [busy_root]
