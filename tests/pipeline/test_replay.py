@@ -188,13 +188,15 @@ def test_two_replays_at_once_do_the_work_once(built, trained, tmp_path):
 
     paths = dataclasses.replace(built, weekly=str(tmp_path / "weekly"))
     code = (
-        "import dataclasses, json, sys\n"
+        "import dataclasses, json, sys, time\n"
         "from pipeline.params import load_params\n"
         "from pipeline.stages import replay as r\n"
         f"p = load_params({str(ROOT / 'params.yaml')!r})\n"
         "paths = dataclasses.replace(p.paths, **json.loads(sys.argv[1]))\n"
         "cfg = r.ReplayConfig(p.labels, p.features, p.train, p.score, p.report)\n"
-        "for w in r.run(1, cfg, paths, paths, log=print): print('FOLDER', w.folder)\n")
+        "log = lambda m: print('AT', time.monotonic(), m, flush=True)\n"
+        "for w in r.run(1, cfg, paths, paths, log=log): print('FOLDER', w.folder)\n"
+        "print('AT', time.monotonic(), 'done', flush=True)\n")
     arg = json.dumps({k: str(v) for k, v in dataclasses.asdict(paths).items()})
     runs = [subprocess.Popen([sys.executable, "-c", code, arg], cwd=ROOT, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
@@ -204,6 +206,14 @@ def test_two_replays_at_once_do_the_work_once(built, trained, tmp_path):
     assert reused == [False, True], outs
     folders = {line for out, _ in outs for line in out.splitlines() if line.startswith("FOLDER")}
     assert len(folders) == 1, folders
+
+    def at(out: str, what: str) -> float:  # the system-wide monotonic clock of a log line
+        return min(float(line.split()[1]) for line in out.splitlines()
+                   if line.startswith("AT") and what in line)
+
+    # they really ran at once: the one that reused had started before the other was done
+    trainer, waiter = sorted((out for out, _ in outs), key=lambda o: "reused" in o)
+    assert at(waiter, "replaying") < at(trainer, "done"), outs
 
 
 def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_path):
