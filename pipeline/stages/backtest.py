@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from common.errors import UserError
 from common.exact import round_floats, round_sig
@@ -416,7 +417,7 @@ def render(s: BacktestSummary, console) -> None:
         console.print("not known yet: " + ", ".join(
             f"{w['as_of']} (on {w['known_on']})" for w in s.pending))
     for note in s.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if s.judged:
         err = {m: np.nanmean([abs(r[f"cohort_{m}_error"]) for r in s.judged])
                for m in ("model", "sbg", "km")}
@@ -424,5 +425,5 @@ def render(s: BacktestSummary, console) -> None:
                       f"model {err['model']:.1f}, sBG {err['sbg']:.1f}, Kaplan-Meier carried "
                       f"forward {err['km']:.1f} ({COHORTS}: per signup cohort)")
     plots = "plots/, " if s.judged else ""  # drawn only when a week was judged
-    console.print(f"{s.folder}/: {WEEKS}, {RELIABILITY}, {COHORTS}, {plots}{SUMMARY}"
+    console.print(f"{escape(s.folder)}/: {WEEKS}, {RELIABILITY}, {COHORTS}, {plots}{SUMMARY}"
                   + (f"; MLflow run {s.mlflow_run_id}" if s.mlflow_run_id else ""))

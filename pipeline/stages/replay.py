@@ -91,30 +91,68 @@ def root(paths: Paths, config: ReplayConfig) -> Path:
 
 
 KEY = re.compile(r"[0-9a-f]{12}")
-# what a replay writes in its key folder: week folders and `backtest`, their locks, the temp
-# folders of a killed run (pipeline.artifacts)
-WRITTEN = re.compile(r"\.?(\d{4}-\d{2}-\d{2}|backtest)(\.lock|\..+\.tmp)?")
+LOCK = re.compile(r"\.(.+)\.lock")  # artifacts.lock's file beside what it guards
+LEFTOVER = re.compile(r"\..+\..+\.tmp")  # artifacts' temp folder of a killed run
+SCRATCH = ".scratch"  # the scoring's points for the engine (pipeline/stages/score.py)
+
+
+def _lock_file(path: Path) -> int:
+    """A lock file's descriptor: created if missing, never truncated, never through a link."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
 
 
 @contextlib.contextmanager
 def in_use(paths: Paths, config: ReplayConfig) -> Iterator[None]:
-    """Held (shared) while a replay and its backtest run: `prune` leaves such a folder alone."""
+    """Held (shared) while a replay and its backtest run: `prune` leaves such a folder alone.
+    The lock file is never removed, so every process locks the same file."""
     base = root(paths, config)
     base.parent.mkdir(parents=True, exist_ok=True)
-    with open(base.parent / f".{base.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    fd = _lock_file(base.parent / f".{base.name}.lock")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _size(folder: Path) -> int:
-    """Bytes of the files under `folder`, links not followed (as rmtree removes them)."""
+    """Bytes of the files under `folder`, links not followed (as rmtree removes them); a file
+    another prune removes meanwhile counts 0."""
     total = 0
     for top, _, files in os.walk(folder):
-        total += sum(os.lstat(os.path.join(top, f)).st_size for f in files)
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(top, name)).st_size
     return total
+
+
+def not_written(folder: Path) -> list[str]:
+    """What under a replay's folder a replay did not write: every file must be listed in the
+    stage record (`_stage.json`) of the stage folder holding it, or be an empty lock file,
+    or lie in a killed run's temp folder or the scoring's scratch folder; no links."""
+    strange = []
+    for top, dirs, files in os.walk(folder):
+        here = Path(top)
+        for name in sorted(dirs):
+            if (here / name).is_symlink():
+                strange.append((here / name).relative_to(folder).as_posix())
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink()
+                   and not (LEFTOVER.fullmatch(d) or d == SCRATCH)]
+        record = artifacts.StageRecord.read(here)
+        if record is not None:  # a stage's output: its files and nothing else
+            listed = set(record.files) | {artifacts.RECORD}
+            for sub, _, names in os.walk(here):
+                for name in names:
+                    rel = (Path(sub) / name).relative_to(here).as_posix()
+                    if rel not in listed or (Path(sub) / name).is_symlink():
+                        strange.append((Path(sub) / name).relative_to(folder).as_posix())
+            dirs[:] = []
+            continue
+        for name in sorted(files):
+            path = here / name
+            if not (LOCK.fullmatch(name) and not path.is_symlink() and path.stat().st_size == 0):
+                strange.append(path.relative_to(folder).as_posix())
+    return strange
 
 
 def older(paths: Paths, config: ReplayConfig) -> list[tuple[Path, int]]:
@@ -129,24 +167,37 @@ def older(paths: Paths, config: ReplayConfig) -> list[tuple[Path, int]]:
 
 def prune(paths: Paths, config: ReplayConfig) -> tuple[list[tuple[Path, int]], list[str]]:
     """Remove the other settings' replays; returns what was removed (with sizes) and why any
-    was kept."""
+    was kept. Each is removed under its lock (exclusive), so never while a replay uses it;
+    the lock file stays (a process may be waiting on it)."""
     removed, kept = [], []
     for folder, size in older(paths, config):
-        strange = sorted(p.name for p in folder.iterdir() if not WRITTEN.fullmatch(p.name))
-        if strange:
-            kept.append(f"{folder}: kept, it holds what a replay does not write "
-                        f"({', '.join(strange[:3])})")
+        try:
+            fd = _lock_file(folder.parent / f".{folder.name}.lock")
+        except OSError as err:
+            kept.append(f"{folder}: kept, its lock file cannot be opened ({err.strerror})")
             continue
-        lock = folder.parent / f".{folder.name}.lock"
-        with open(lock, "w") as handle:
+        try:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 kept.append(f"{folder}: kept, a replay is using it")
                 continue
-            shutil.rmtree(folder)
-            lock.unlink()
-        removed.append((folder, size))
+            if not folder.is_dir():
+                continue  # another prune removed it meanwhile
+            strange = not_written(folder)
+            if strange:
+                kept.append(f"{folder}: kept, it holds what a replay does not write "
+                            f"({', '.join(strange[:3])}{', ...' if len(strange) > 3 else ''})")
+                continue
+            try:
+                shutil.rmtree(folder)
+            except OSError as err:
+                kept.append(f"{folder}: only partly removed ({err.strerror}: {err.filename}); "
+                            "remove the rest by hand")
+                continue
+            removed.append((folder, size))
+        finally:
+            os.close(fd)
     return removed, kept
 
 

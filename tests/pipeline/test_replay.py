@@ -218,33 +218,48 @@ def test_two_replays_at_once_do_the_work_once(built, trained, tmp_path):
 
 def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_path):
     """Each change of settings replays into a new folder; `--prune` removes the others, but
-    never one holding a file a replay does not write, nor one a replay is using."""
+    never one holding a file a replay does not write (every file is in its stage's record, an
+    empty lock, or a killed run's leftover), nor one a replay is using, nor through a link."""
     paths = dataclasses.replace(params.paths, weekly=str(tmp_path / "weekly"))
     mine = replay_stage.root(paths, config)
     base = mine.parent
 
     def replay_folder(key: str) -> Path:
         folder = base / key
-        (folder / "2024-03-04" / "models").mkdir(parents=True)
-        (folder / "2024-03-04" / "models" / "booster.txt").write_text("x" * 1000)
+        models = folder / "2024-03-04" / "models"
+        models.mkdir(parents=True)
+        (models / "booster.txt").write_text("x" * 1000)
+        (models / "churn").mkdir()
+        (models / "churn" / "contract.json").write_text("{}")
+        record = artifacts.StageRecord("train", {"booster.txt": "0", "churn/contract.json": "0"})
+        (models / artifacts.RECORD).write_text(record.to_json())
+        (folder / "2024-03-04" / ".models.lock").touch()
         (folder / ".2024-03-04.lock").touch()
         (folder / "backtest").mkdir()
         (folder / ".backtest.abcd1234.tmp").mkdir()  # a killed run's leftover
+        (folder / ".backtest.abcd1234.tmp" / "weeks.csv").write_text("partial")
         return folder
 
     (mine / "2024-03-04").mkdir(parents=True)
     old = replay_folder("0123456789ab")
     strange = replay_folder("aaaaaaaaaaaa")
     (strange / "my-notes.txt").write_text("the analyst's")
-    busy = replay_folder("bbbbbbbbbbbb")
-    (base / "not-a-replay").mkdir()
+    deep = replay_folder("dddddddddddd")
+    (deep / "2024-03-04" / "models" / "notes.txt").write_text("not in the record")
+    linked = replay_folder("eeeeeeeeeeee")
     outside = tmp_path / "outside"
     (outside / "keep").mkdir(parents=True)
+    (outside / "precious.txt").write_text("precious")
+    (linked / "2024-03-11").symlink_to(outside, target_is_directory=True)
+    trapped = replay_folder("ffffffffffff")
+    (base / ".ffffffffffff.lock").symlink_to(outside / "precious.txt")
+    busy = replay_folder("bbbbbbbbbbbb")
+    (base / "not-a-replay").mkdir()
     (base / "cccccccccccc").symlink_to(outside, target_is_directory=True)  # not a folder of ours
-    (old / "2024-03-11").symlink_to(outside, target_is_directory=True)  # removed, not followed
     listed = {f.name: size for f, size in replay_stage.older(paths, config)}
-    assert set(listed) == {"0123456789ab", "aaaaaaaaaaaa", "bbbbbbbbbbbb"}
-    assert listed["0123456789ab"] == 1000
+    assert set(listed) == {"0123456789ab", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "dddddddddddd",
+                           "eeeeeeeeeeee", "ffffffffffff"}
+    assert listed["0123456789ab"] == 1000 + 2 + len(record_text(old)) + len("partial")
     busy_config = dataclasses.replace(config, score=dataclasses.replace(params.score,
                                                                         capacity=7))
     busy_root = replay_stage.root(paths, busy_config)
@@ -252,11 +267,32 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     with replay_stage.in_use(paths, busy_config):
         removed, kept = replay_stage.prune(paths, config)
     assert [f.name for f, _ in removed] == ["0123456789ab"] and not old.exists()
-    assert not (base / ".0123456789ab.lock").exists()
+    assert (base / ".0123456789ab.lock").is_file()  # stays: a replay may be waiting on it
     assert any("my-notes.txt" in k for k in kept) and (strange / "my-notes.txt").is_file()
+    assert any("models/notes.txt" in k for k in kept) and deep.is_dir()
+    assert any("2024-03-11" in k for k in kept) and linked.is_dir()
+    assert any("lock file cannot be opened" in k for k in kept) and trapped.is_dir()
+    assert (outside / "precious.txt").read_text() == "precious" and (outside / "keep").is_dir()
     assert any("is using it" in k for k in kept) and busy_root.is_dir()
     assert (mine / "2024-03-04").is_dir() and (base / "not-a-replay").is_dir()
-    assert (outside / "keep").is_dir() and (base / "cccccccccccc").is_symlink()
+    assert (base / "cccccccccccc").is_symlink()
     # released, the busy one goes too
     removed, _ = replay_stage.prune(paths, config)
     assert [f for f, _ in removed] == [busy_root]
+
+
+def record_text(folder: Path) -> str:
+    return (folder / "2024-03-04" / "models" / artifacts.RECORD).read_text()
+
+
+def test_the_summary_prints_paths_that_look_like_markup():
+    """A folder or note holding `[/x]` is text to Rich, not a closing tag."""
+    from rich.console import Console
+
+    s = backtest.BacktestSummary(source="replay", export="e", export_as_of="2024-01-01",
+                                 judged=[], pending=[], folder="data/w[/x]/replay/backtest",
+                                 notes=["1 replay(s) under other settings in data/w[/x]/replay"])
+    console = Console(record=True, width=200)
+    backtest.render(s, console)
+    text = console.export_text()
+    assert "data/w[/x]/replay/backtest/" in text and "settings in data/w[/x]/replay" in text
