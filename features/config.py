@@ -26,6 +26,10 @@ class LabelConfig:
               f"must be at least 1 day (a point needs some history), not {self.min_tenure_days}")
         check(self.early_life_days >= self.min_tenure_days, "early_life_days",
               f"{self.early_life_days} is before min_tenure_days {self.min_tenure_days}")
+        # a returning customer has no point in its first grace_days days (observations.py)
+        check(self.early_life_days >= self.grace_days, "early_life_days",
+              f"{self.early_life_days} is before grace_days {self.grace_days}: a returning "
+              "customer's early-life point would fall where its run has no point yet")
 
 
 ENGINES = ("duckdb", "spark")

@@ -132,7 +132,8 @@ def at_risk(runs_: pd.DataFrame, day: dt.date) -> pd.Series:
 def _one_per_day(points_: pd.DataFrame) -> pd.DataFrame:
     """One point per customer and day: where a pending old run and a new run (a reactivation
     inside the grace window) both have one, the new run's, which is what an export taken that
-    day shows once the lapse is known."""
+    day shows once the lapse is known. Only scoring points meet so: on the grid a reactivated
+    run has no point in its first grace_days days."""
     points_ = points_.sort_values(["customer_id", "t", "run"], kind="stable")
     return points_.drop_duplicates(["customer_id", "t"], keep="last")
 
@@ -150,7 +151,7 @@ def points(runs_: pd.DataFrame, *, as_of: dt.date, every_days: int, min_tenure_d
     again = runs_["run"].to_numpy() > 0
     parts = []
     top = int(span.max()) if len(span) else 0
-    for p, reactivated in sorted(set(zip(ph.tolist(), again.tolist()))):
+    for p, reactivated in sorted(set(zip(ph.tolist(), again.tolist(), strict=True))):
         rows = np.flatnonzero((ph == p) & (again == reactivated))
         ages = np.arange(1, max(top, 1) + 1)
         kinds = grid_kind(ages, p, every_days=every_days, min_tenure_days=min_tenure_days,

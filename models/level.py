@@ -9,7 +9,10 @@ calibrated probabilities of its labelled points (so never from a week a backtest
 from the out-of-fold points: each fold model was fitted on older data than the production
 model, so in a business whose base rate moves their lag is larger than its lag, and the
 calibrator fitted on them already carries part of it; a shift read off them counted the drift
-twice (bench/RESULTS.md: the drifting world, 0.0127 too high against realised churn).
+twice (bench/RESULTS.md: the drifting world, 0.0127 too high against realised churn). These
+probabilities are in-sample (the production model was fitted on these labels), so a window's
+shift leans toward 0; what is left is the calibrator's offset on the production model's scores
+and the base rate's movement, which `trend` carries to the scoring day.
 
 - `none`: 0, the pooled level.
 - `recent`: the shift that makes the mean calibrated probability of the points of the last

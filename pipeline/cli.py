@@ -454,12 +454,10 @@ def contract(
             with artifacts.write_file(out, "contract") as tmp:
                 tmp.write_text(render())
         except FileNotFoundError as err:
-            if not out.parent.is_dir():
-                raise
-            # a folder that takes no new files (e.g. under /proc): the lock or temp file beside
-            # the page cannot be made there
-            raise UserError(f"cannot create {err.filename} in {out.parent}: {err.strerror}. "
-                            "Give --out a path in a folder you can write to") from None
+            # render() reads no file: the folder, or the lock or temp file beside the page,
+            # cannot be made there (e.g. under /proc)
+            raise UserError(f"cannot create {err.filename}: {err.strerror}. Give --out a path "
+                            "in a folder you can write to") from None
 
     _guard(write)
     console.print(f"wrote {out}")

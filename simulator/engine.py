@@ -158,7 +158,9 @@ def simulate(
     def at_risk(day: int, scoring: bool) -> tuple[np.ndarray, ...]:
         """The points of `day` at the start of the day: active runs started before it, and
         runs whose lapse is still pending; grid points only unless `scoring` (all of them,
-        kind SCORING). Where both runs of a customer have one, the active (newer) run's."""
+        kind SCORING). Where both runs of a customer have one (scoring points only: a
+        reactivated run has no grid point in its first grace_days days), the active (newer)
+        run's."""
         act = np.flatnonzero((status == ACTIVE) & (run_start < day))
         pend = np.flatnonzero((lapse_end < day) & (day <= lapse_end + labels.grace_days))
         kinds = []

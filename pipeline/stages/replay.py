@@ -94,6 +94,7 @@ KEY = re.compile(r"[0-9a-f]{12}")
 LOCK = re.compile(r"\.(.+)\.lock")  # artifacts.lock's file beside what it guards
 LEFTOVER = re.compile(r"\..+\..+\.tmp")  # artifacts' temp folder of a killed run
 SCRATCH = ".scratch"  # the scoring's points for the engine (pipeline/stages/score.py)
+SCRATCH_DIR = re.compile(r".+\.\d+\..+")  # <host>.<pid>.<random>: score.scratch_folder
 
 
 def _lock_file(path: Path) -> int:
@@ -128,30 +129,51 @@ def _size(folder: Path) -> int:
 
 def not_written(folder: Path) -> list[str]:
     """What under a replay's folder a replay did not write: every file must be listed in the
-    stage record (`_stage.json`) of the stage folder holding it, or be an empty lock file,
-    or lie in a killed run's temp folder or the scoring's scratch folder; no links."""
+    stage record (`_stage.json`) of the stage folder holding it, or be an empty lock file;
+    a killed run's temp folder must carry artifacts' partial marker or a record, and the
+    scoring's scratch folder only its per-process folders; no links."""
     strange = []
+
+    def rel(path: Path) -> str:
+        return path.relative_to(folder).as_posix()
+
     for top, dirs, files in os.walk(folder):
         here = Path(top)
         for name in sorted(dirs):
             if (here / name).is_symlink():
-                strange.append((here / name).relative_to(folder).as_posix())
-        dirs[:] = [d for d in dirs if not (here / d).is_symlink()
-                   and not (LEFTOVER.fullmatch(d) or d == SCRATCH)]
-        record = artifacts.StageRecord.read(here)
+                strange.append(rel(here / name))
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
+        if here.name == SCRATCH:
+            strange += [rel(here / n) for n in sorted(files)]
+            strange += [rel(here / d) for d in dirs if not SCRATCH_DIR.fullmatch(d)]
+            dirs[:] = []
+            continue
+        if LEFTOVER.fullmatch(here.name) and (here / artifacts.PARTIAL).is_file():
+            dirs[:] = []  # a run killed before its commit: whatever it had written
+            continue
+        try:
+            record = artifacts.StageRecord.read(here)
+        except (ValueError, KeyError, TypeError):  # a damaged record proves nothing
+            strange.append(rel(here / artifacts.RECORD))
+            dirs[:] = []
+            continue
         if record is not None:  # a stage's output: its files and nothing else
             listed = set(record.files) | {artifacts.RECORD}
             for sub, _, names in os.walk(here):
                 for name in names:
-                    rel = (Path(sub) / name).relative_to(here).as_posix()
-                    if rel not in listed or (Path(sub) / name).is_symlink():
-                        strange.append((Path(sub) / name).relative_to(folder).as_posix())
+                    path = Path(sub) / name
+                    if path.relative_to(here).as_posix() not in listed or path.is_symlink():
+                        strange.append(rel(path))
+            dirs[:] = []
+            continue
+        if LEFTOVER.fullmatch(here.name):
+            strange.append(rel(here))  # a temp folder without a marker or a record
             dirs[:] = []
             continue
         for name in sorted(files):
             path = here / name
             if not (LOCK.fullmatch(name) and not path.is_symlink() and path.stat().st_size == 0):
-                strange.append(path.relative_to(folder).as_posix())
+                strange.append(rel(path))
     return strange
 
 

@@ -121,7 +121,8 @@ def test_prune_without_a_replay_says_what_to_add(tmp_path, monkeypatch):
 
 def test_contract_into_a_folder_that_takes_no_files_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["contract", "--out", "/proc/contract.md"])
-    assert result.exit_code == 2, result.output
-    assert "cannot create" in result.output and "--out" in result.output
-    assert not isinstance(result.exception, FileNotFoundError)
+    for out in ("/proc/contract.md", "/proc/no-such-folder/contract.md"):
+        result = runner.invoke(app, ["contract", "--out", out])
+        assert result.exit_code == 2, result.output
+        assert "cannot create" in result.output and "--out" in result.output
+        assert not isinstance(result.exception, FileNotFoundError)

@@ -62,3 +62,16 @@ def test_every_committed_world_loads_as_a_params_file():
     for path in sorted((ROOT / "worlds").glob("*.yaml")):
         p = load_params(path)
         assert p.paths.weekly.startswith(f"data/world-{path.stem}/"), path
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    ({"min_tenure_days": 0}, "labels.min_tenure_days: must be at least 1 day"),
+    ({"min_tenure_days": 120}, "labels.early_life_days: 90 is before min_tenure_days 120"),
+    ({"grace_days": 120}, "labels.early_life_days: 90 is before grace_days 120"),
+])
+def test_the_first_points_settings_are_checked(tmp_path, labels, message):
+    """min_tenure_days may be shorter than grace_days now (a first run has points from day 1);
+    a returning customer's early-life point still needs early_life_days >= grace_days."""
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        load_params(write_params(tmp_path, labels=labels))
+    assert load_params(write_params(tmp_path, labels={"min_tenure_days": 1, "grace_days": 30}))

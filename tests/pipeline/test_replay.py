@@ -237,6 +237,7 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
         (folder / ".2024-03-04.lock").touch()
         (folder / "backtest").mkdir()
         (folder / ".backtest.abcd1234.tmp").mkdir()  # a killed run's leftover
+        (folder / ".backtest.abcd1234.tmp" / artifacts.PARTIAL).touch()
         (folder / ".backtest.abcd1234.tmp" / "weeks.csv").write_text("partial")
         return folder
 
@@ -254,11 +255,22 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     trapped = replay_folder("ffffffffffff")
     (base / ".ffffffffffff.lock").symlink_to(outside / "precious.txt")
     busy = replay_folder("bbbbbbbbbbbb")
+    damaged = replay_folder("111111111111")
+    (damaged / "2024-03-04" / "models" / artifacts.RECORD).write_text('{"stage": "train", "fi')
+    scratch = replay_folder("222222222222")  # a killed scoring's points: product-written
+    (scratch / "2024-03-04" / "scored" / ".scratch" / "host.123.ab" / "x").mkdir(parents=True)
+    (scratch / "2024-03-04" / "scored" / ".scratch" / "host.123.ab" / "x" / "p.parquet").touch()
+    mixed = replay_folder("333333333333")  # a user file beside them is not
+    (mixed / "2024-03-04" / "scored" / ".scratch").mkdir(parents=True)
+    (mixed / "2024-03-04" / "scored" / ".scratch" / "mine.csv").touch()
+    partial = replay_folder("444444444444")  # a temp folder without the marker or a record
+    (partial / ".backtest.abcd1234.tmp" / artifacts.PARTIAL).unlink()
     (base / "not-a-replay").mkdir()
     (base / "cccccccccccc").symlink_to(outside, target_is_directory=True)  # not a folder of ours
     listed = {f.name: size for f, size in replay_stage.older(paths, config)}
     assert set(listed) == {"0123456789ab", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "dddddddddddd",
-                           "eeeeeeeeeeee", "ffffffffffff"}
+                           "eeeeeeeeeeee", "ffffffffffff", "111111111111", "222222222222",
+                           "333333333333", "444444444444"}
     assert listed["0123456789ab"] == 1000 + 2 + len(record_text(old)) + len("partial")
     busy_config = dataclasses.replace(config, score=dataclasses.replace(params.score,
                                                                         capacity=7))
@@ -266,7 +278,11 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     busy.rename(busy_root)  # a folder under settings a running replay holds
     with replay_stage.in_use(paths, busy_config):
         removed, kept = replay_stage.prune(paths, config)
-    assert [f.name for f, _ in removed] == ["0123456789ab"] and not old.exists()
+    assert [f.name for f, _ in removed] == ["0123456789ab", "222222222222"]
+    assert not old.exists() and not scratch.exists()
+    assert any("models/_stage.json" in k for k in kept) and damaged.is_dir()
+    assert any(".scratch/mine.csv" in k for k in kept) and mixed.is_dir()
+    assert any(".backtest.abcd1234.tmp" in k for k in kept) and partial.is_dir()
     assert (base / ".0123456789ab.lock").is_file()  # stays: a replay may be waiting on it
     assert any("my-notes.txt" in k for k in kept) and (strange / "my-notes.txt").is_file()
     assert any("models/notes.txt" in k for k in kept) and deep.is_dir()
