@@ -195,14 +195,19 @@ def claim(target: Path, stage: str) -> Path:
 
 
 @contextlib.contextmanager
-def lock(target: Path) -> Iterator[None]:
-    """One writer per output at a time: a second run waits for the first to commit."""
-    with open(target.parent / f".{target.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def lock(target: Path, *, shared: bool = False, wait: bool = True) -> Iterator[None]:
+    """One writer per output at a time: a second run waits for the first to commit. `shared`
+    lets many readers hold it at once (none with a writer); `wait=False` raises
+    BlockingIOError instead of waiting. The lock file beside `target` is never truncated,
+    never opened through a link and never removed (a process may be waiting on it)."""
+    fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                 0o666)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+                    | (0 if wait else fcntl.LOCK_NB))
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
@@ -97,23 +96,13 @@ SCRATCH = ".scratch"  # the scoring's points for the engine (pipeline/stages/sco
 SCRATCH_DIR = re.compile(r".+\.\d+\..+")  # <host>.<pid>.<random>: score.scratch_folder
 
 
-def _lock_file(path: Path) -> int:
-    """A lock file's descriptor: created if missing, never truncated, never through a link."""
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-
-
 @contextlib.contextmanager
 def in_use(paths: Paths, config: ReplayConfig) -> Iterator[None]:
-    """Held (shared) while a replay and its backtest run: `prune` leaves such a folder alone.
-    The lock file is never removed, so every process locks the same file."""
+    """Held (shared) while a replay and its backtest run: `prune` leaves such a folder alone."""
     base = root(paths, config)
     base.parent.mkdir(parents=True, exist_ok=True)
-    fd = _lock_file(base.parent / f".{base.name}.lock")
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
+    with artifacts.lock(base, shared=True):
         yield
-    finally:
-        os.close(fd)
 
 
 def _size(folder: Path) -> int:
@@ -194,32 +183,25 @@ def prune(paths: Paths, config: ReplayConfig) -> tuple[list[tuple[Path, int]], l
     removed, kept = [], []
     for folder, size in older(paths, config):
         try:
-            fd = _lock_file(folder.parent / f".{folder.name}.lock")
+            with artifacts.lock(folder, wait=False):
+                if not folder.is_dir():
+                    continue  # another prune removed it meanwhile
+                strange = not_written(folder)
+                if strange:
+                    kept.append(f"{folder}: kept, it holds what a replay does not write "
+                                f"({', '.join(strange[:3])}{', ...' if len(strange) > 3 else ''})")
+                    continue
+                try:
+                    shutil.rmtree(folder)
+                except OSError as err:
+                    kept.append(f"{folder}: only partly removed ({err.strerror}: "
+                                f"{err.filename}); remove the rest by hand")
+                    continue
+                removed.append((folder, size))
+        except BlockingIOError:
+            kept.append(f"{folder}: kept, a replay is using it")
         except OSError as err:
             kept.append(f"{folder}: kept, its lock file cannot be opened ({err.strerror})")
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                kept.append(f"{folder}: kept, a replay is using it")
-                continue
-            if not folder.is_dir():
-                continue  # another prune removed it meanwhile
-            strange = not_written(folder)
-            if strange:
-                kept.append(f"{folder}: kept, it holds what a replay does not write "
-                            f"({', '.join(strange[:3])}{', ...' if len(strange) > 3 else ''})")
-                continue
-            try:
-                shutil.rmtree(folder)
-            except OSError as err:
-                kept.append(f"{folder}: only partly removed ({err.strerror}: {err.filename}); "
-                            "remove the rest by hand")
-                continue
-            removed.append((folder, size))
-        finally:
-            os.close(fd)
     return removed, kept
 
 
