@@ -34,6 +34,8 @@ class Calibrator:
     x: tuple[float, ...]  # isotonic knots (score), or (slope, intercept) on the logit
     y: tuple[float, ...]
     shift: float = 0.0  # the level's log-odds shift after calibrating (models.level)
+    shift_sd: float = 0.0  # the level's standard error at the scoring day (log-odds): the bands'
+    slope_sd: float = 0.0  # how far out-of-time sharpness lands from 1 (sharpness_sd): the bands'
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         scores = np.asarray(scores, dtype=np.float64)
@@ -45,11 +47,14 @@ class Calibrator:
 
     def to_dict(self) -> dict:
         d = {"method": self.method, "x": list(self.x), "y": list(self.y)}
-        return d | ({"shift": self.shift} if self.shift else {})
+        return d | ({"shift": self.shift} if self.shift else {}) | (
+            {"shift_sd": self.shift_sd} if self.shift_sd else {}) | (
+            {"slope_sd": self.slope_sd} if self.slope_sd else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibrator:
-        return cls(d["method"], tuple(d["x"]), tuple(d["y"]), float(d.get("shift", 0.0)))
+        return cls(d["method"], tuple(d["x"]), tuple(d["y"]), float(d.get("shift", 0.0)),
+                   float(d.get("shift_sd", 0.0)), float(d.get("slope_sd", 0.0)))
 
 
 def fit(scores: np.ndarray, y: np.ndarray, method: Method) -> Calibrator:
@@ -102,6 +107,33 @@ def _fit_sigmoid(x: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple[flo
         if moved:
             break
     return a, b
+
+
+@dataclass(frozen=True)
+class Sharpness:
+    """The calibration slope of probabilities judged out of time (1: as sharp as they should
+    be; above 1: too timid; below: too bold), its standard error, and the standard deviation of
+    out-of-time sharpness this one look implies: sqrt(max(0, (slope - 1)^2 - se^2)), the
+    unbiased estimate of E[(slope - 1)^2] net of the look's own noise."""
+    slope: float
+    se: float
+    sd: float
+
+
+def sharpness(p: np.ndarray, y: np.ndarray) -> Sharpness:
+    """How sharp calibrated probabilities `p` were on outcomes `y` they never saw: the slope of
+    the logistic regression of y on logit(p), with its standard error from the Hessian."""
+    x, y = logit(np.asarray(p, dtype=np.float64)), np.asarray(y, dtype=np.float64)
+    slope, intercept = _fit_sigmoid(x, y)
+    w = special.expit(slope * x + intercept)
+    w = w * (1 - w)
+    haa, hab, hbb = float(np.sum(w * x * x)) + 1 / C, float(np.sum(w * x)), float(np.sum(w))
+    det = haa * hbb - hab * hab
+    if not det > 0:
+        return Sharpness(round_sig(slope), float("inf"), 0.0)
+    se = float(np.sqrt(hbb / det))
+    return Sharpness(round_sig(slope), round_sig(se),
+                     round_sig(float(np.sqrt(max(0.0, (slope - 1) ** 2 - se * se)))))
 
 
 MIN_HALF = 200  # points on each side of the forward check, and both classes on each

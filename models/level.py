@@ -22,7 +22,18 @@ and the base rate's movement, which `trend` carries to the scoring day.
   between the newest label and the scoring day.
 
 `fit` computes every candidate (train_summary.json keeps them, so a backtest can compare them
-on the same models) and returns the one `train.level` names.
+on the same models) and returns the one `train.level` names, with its standard error at the
+scoring day (`sd`, on the log-odds): how far the level read so may be from the scoring day's, which
+the expected-performance bands carry (scoring.expected). The level is an estimate, read weeks
+before the scoring day; a band that took it as known would flag a week for the level's own
+uncertainty. Each candidate's error is measured on the windows, never on a judged week:
+
+- `none`: the root mean square of the windows' shifts (none's error on each window).
+- `recent`: the root mean square of the change of the shift across the gap to the scoring day
+  (window k against window k - g, g the gap in windows), on the windows that have such a pair.
+- `trend`: the line's standard error at the scoring day, from each window's sampling variance
+  (1 / sum p(1 - p) of its points) plus the scatter of the windows around the line beyond it
+  (tau^2), and the scoring day's own tau^2.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ class Window:
     churn: float
     mean_probability: float
     shift: float
+    info: float = 0.0  # sum of p(1 - p) at the shifted level: 1 / info is the shift's variance
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,8 @@ class LevelFit:
     method: str
     shift: float  # the chosen candidate's
     candidates: dict[str, float]
+    sd: float  # the chosen candidate's standard error at the scoring day (log-odds)
+    sds: dict[str, float]  # every candidate's
     windows: tuple[Window, ...]
     as_of: str  # the scoring day the trend is read at
     notes: tuple[str, ...] = ()  # where the chosen method fell back to another
@@ -101,8 +115,11 @@ def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, me
         inside = (days >= lo) & (days < hi)
         if inside.sum() < 50 or len(set(np.asarray(y)[inside].tolist())) < 2:
             break
+        shift = level_shift(p[inside], y[inside])
+        q = shifted(p[inside], shift)
         rows.append(Window(str(lo), str(hi), int(inside.sum()), round_sig(float(y[inside].mean())),
-                           round_sig(float(p[inside].mean())), level_shift(p[inside], y[inside])))
+                           round_sig(float(p[inside].mean())), shift,
+                           round_sig(float(np.sum(q * (1 - q))))))
     rows.reverse()  # oldest first
     recent = rows[-1].shift if rows else 0.0
     trend = recent
@@ -114,16 +131,50 @@ def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, me
         notes.append(f"only {len(rows)} window(s) of {window_days} labelled days hold 50 points "
                      "with churners and stayers (a line needs 3): trend falls back to recent's "
                      "shift, the newest window's")
+    # days from the scoring day to each window's middle
+    mid = np.array([(np.datetime64(w.start) + (np.datetime64(w.end) - np.datetime64(w.start)) / 2
+                     - np.datetime64(as_of, "D")).astype(np.float64) for w in rows])
+    shift = np.array([w.shift for w in rows])
+    sds = {"none": _rms(shift), "recent": _sd_recent(rows, mid, window_days)}
+    sds["trend"] = sds["recent"]
     if len(rows) >= 3:
-        # days from the scoring day to each window's middle, weighted by its points
-        mid = np.array([(np.datetime64(w.start) + (np.datetime64(w.end) - np.datetime64(w.start))
-                         / 2 - np.datetime64(as_of, "D")).astype(np.float64) for w in rows])
-        shift = np.array([w.shift for w in rows])
-        weight = np.array([w.points for w in rows], dtype=np.float64)
-        mx, my = np.sum(weight * mid) / np.sum(weight), np.sum(weight * shift) / np.sum(weight)
-        sxx = np.sum(weight * (mid - mx) ** 2)
-        slope = np.sum(weight * (mid - mx) * (shift - my)) / sxx if sxx > 0 else 0.0
-        trend = round_sig(float(np.clip(my - slope * mx, -MAX_SHIFT, MAX_SHIFT)))
+        trend, sds["trend"] = _line_at_scoring_day(rows, mid, shift)
     candidates = {"none": 0.0, "recent": recent, "trend": trend}
-    return LevelFit(method, candidates[method], candidates, tuple(rows),
+    sds = {k: round_sig(v) for k, v in sds.items()}
+    return LevelFit(method, candidates[method], candidates, sds[method], sds, tuple(rows),
                     str(np.datetime64(as_of, "D")), tuple(notes) if method != "none" else ())
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.sum(x * x) / len(x))) if len(x) else 0.0
+
+
+def _sd_recent(rows: list[Window], mid: np.ndarray, window_days: int) -> float:
+    """How much the shift moved over the gap from the newest window to the scoring day, in the
+    windows' history; the newest window's own sampling error where no pair spans the gap."""
+    if not rows:
+        return 0.0
+    gap = max(1, int(round(-mid[-1] / window_days)))
+    shift = np.array([w.shift for w in rows])
+    if len(rows) > gap:
+        return _rms(shift[gap:] - shift[:-gap])
+    return float(np.sqrt(1 / rows[-1].info)) if rows[-1].info > 0 else 0.0
+
+
+def _line_at_scoring_day(rows: list[Window], mid: np.ndarray,
+                         shift: np.ndarray) -> tuple[float, float]:
+    """The line through the windows' shifts (weighted by their points) read at the scoring day
+    (x = 0), and its standard error there: the line's own plus the scoring day's scatter."""
+    weight = np.array([w.points for w in rows], dtype=np.float64)
+    mx, my = np.sum(weight * mid) / np.sum(weight), np.sum(weight * shift) / np.sum(weight)
+    sxx = np.sum(weight * (mid - mx) ** 2)
+    slope = np.sum(weight * (mid - mx) * (shift - my)) / sxx if sxx > 0 else 0.0
+    at = float(np.clip(my - slope * mx, -MAX_SHIFT, MAX_SHIFT))
+    # the value at 0 as a weighted sum of the shifts: sum(c * shift)
+    c = weight / np.sum(weight) - (mx * weight * (mid - mx) / sxx if sxx > 0 else 0.0)
+    sampling = np.array([1 / w.info if w.info > 0 else 0.0 for w in rows])
+    residual = shift - (my + slope * (mid - mx))
+    tau2 = max(0.0, float(np.sum(residual ** 2)) / (len(rows) - 2) - float(np.mean(sampling))) \
+        if len(rows) > 2 else 0.0
+    var = float(np.sum(c * c * (sampling + tau2))) + tau2
+    return round_sig(at), float(np.sqrt(var))

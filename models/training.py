@@ -63,6 +63,8 @@ class CalibrationSummary:
     forward_check: dict[str, dict[str, float]]  # scores ("raw", methods) -> metric -> value
     forward_check_skipped: str  # why the check was skipped; "" when it ran
     level: dict = field(default_factory=dict)  # models.level: every candidate
+    # models.calibration.sharpness of the split model on the test slice
+    test_sharpness: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -264,10 +266,14 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
                           data["t"].to_numpy("datetime64[D]"),
                           as_of=scoring_day(table, data, horizon_days), method=c.level,
                           window_days=c.level_days, windows=c.level_windows)
-    if level_fit.shift:
-        final_calib = dataclasses.replace(final_calib, shift=level_fit.shift)
+    # how far the split model's sharpness landed from its calibrator's on the test slice, out of
+    # time: the expected-performance bands carry it (scoring.expected)
+    sharp = calibration.sharpness(predictions["p_lightgbm"].to_numpy(), y[te])
+    final_calib = dataclasses.replace(final_calib, shift=level_fit.shift, shift_sd=level_fit.sd,
+                                      slope_sd=sharp.sd)
     if c.level != "none":
-        log(f"level: {c.level}, a log-odds shift of {level_fit.shift:+.3f} after calibrating")
+        log(f"level: {c.level}, a log-odds shift of {level_fit.shift:+.3f} after calibrating "
+            f"(standard error at the scoring day {level_fit.sd:.3f})")
     for note in level_fit.notes:
         log(f"level: {note}")
     final = ChurnClassifier(final_booster, final_calib, contract)
@@ -292,6 +298,7 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
             brier_calibrated_on_calibration=brier(calib(raw_cal), y[ca]),
             oof_points=int(sum(len(r) for r in oof_raw)),
             level=level_fit.to_dict(),
+            test_sharpness=dataclasses.asdict(sharp),
             forward_check=check, forward_check_skipped=skipped),
         logistic_nonzero_coefficients=int(np.count_nonzero(logit[-1].coef_)),
         hist_gradient_boosting_iterations=None if peer is None else peer.best_iteration_,

@@ -7,6 +7,16 @@ If the probabilities are calibrated, each customer churns with probability p. Th
 scores give the same band on every machine): a 95 % band, the product's one interval level
 (evaluate's bootstrap, the backtest's Wilson and Newcombe intervals); the backtest checks the
 bands against what happened.
+
+The probabilities' level is itself an estimate, read off labelled weeks that end a horizon
+before the scoring day (models.level), with a standard error there (`level_sd`, on the
+log-odds). Each draw first moves every p by one shift drawn from N(0, level_sd^2), then draws
+the outcomes: a week whose base rate is where the level's own uncertainty allows is not flagged.
+The Brier score moves with the level almost one for one; the AUC and the lift barely do.
+Likewise the sharpness: a calibrator promises a calibration slope of 1, and out of time a model
+lands off it (the split model on the test slice, models.calibration.sharpness): each draw also
+scales the log-odds around the mean's by a slope drawn from N(1, slope_sd^2). The AUC and the
+lift move with the sharpness.
 """
 
 from __future__ import annotations
@@ -14,9 +24,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import special
 from scipy.stats import rankdata
 
 from common.exact import round_floats
+from models.calibration import logit
 
 LOW, HIGH = 2.5, 97.5  # the band's percentiles: 95 %
 
@@ -33,6 +45,8 @@ class Expected:
     brier_low: float
     brier_high: float
     draws: int
+    level_sd: float = 0.0  # the level's standard error the draws carried (log-odds)
+    slope_sd: float = 0.0  # the sharpness's standard deviation they carried
 
     def to_dict(self) -> dict[str, float]:
         return round_floats(asdict(self))
@@ -63,20 +77,30 @@ def _auc(y: np.ndarray, ranks: np.ndarray) -> float:
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def expected(p, *, draws: int = 1000, seed: int = 0) -> Expected:
+def expected(p, *, draws: int = 1000, seed: int = 0, level_sd: float = 0.0,
+             slope_sd: float = 0.0) -> Expected:
     """Expected AUC, top-decile lift (churn share among the top 10 % by p over the overall
-    share) and Brier score, each with its 2.5..97.5 % band over `draws` simulated outcomes."""
+    share) and Brier score, each with its 2.5..97.5 % band over `draws` simulated outcomes, each
+    drawn at a sharpness scaled by N(1, slope_sd^2) and a level moved by N(0, level_sd^2) on
+    the log-odds."""
     p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
     n = len(p)
     if n == 0:
         nan = float("nan")
-        return Expected(nan, nan, nan, nan, nan, nan, nan, nan, nan, 0)
+        return Expected(nan, nan, nan, nan, nan, nan, nan, nan, nan, 0, level_sd, slope_sd)
     ranks = rankdata(p)
     top = np.argsort(-p, kind="stable")[: max(1, int(np.ceil(n / 10)))]
     rng = np.random.default_rng(seed)
+    odds = logit(p) if level_sd > 0 or slope_sd > 0 else None
+    centre = float(logit(np.array([p.mean()]))[0])
     aucs, lifts, briers = np.empty(draws), np.empty(draws), np.empty(draws)
     for k in range(draws):
-        y = rng.random(n) < p
+        q = p
+        if odds is not None:
+            slope = rng.normal(1.0, slope_sd) if slope_sd > 0 else 1.0
+            shift = rng.normal(0.0, level_sd) if level_sd > 0 else 0.0
+            q = special.expit(centre + slope * (odds - centre) + shift)
+        y = rng.random(n) < q
         aucs[k] = _auc(y, ranks)
         share = y.mean()
         lifts[k] = y[top].mean() / share if share > 0 else np.nan
@@ -89,4 +113,4 @@ def expected(p, *, draws: int = 1000, seed: int = 0) -> Expected:
             float("nan"), float("nan"))
 
     return Expected(expected_auc(p), *band(aucs), lift, *band(lifts),
-                    float(np.mean(p * (1 - p))), *band(briers), draws)
+                    float(np.mean(p * (1 - p))), *band(briers), draws, level_sd, slope_sd)

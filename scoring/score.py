@@ -109,4 +109,6 @@ def score(frame: pd.DataFrame, model: ChurnClassifier, reference: drift.Referenc
     return Scored(scores=out,
                   drift=drift.psi(week, frame, alpha=config.drift_alpha,
                                   min_psi=config.drift_min_psi).assign(reference=week_name),
-                  expected=expected.expected(p, draws=config.expected_draws))
+                  expected=expected.expected(p, draws=config.expected_draws,
+                                             level_sd=model.calibrator.shift_sd,
+                                             slope_sd=model.calibrator.slope_sd))

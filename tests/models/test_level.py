@@ -74,3 +74,70 @@ def test_a_fallback_is_said():
                      method="recent", window_days=56, windows=6)
     assert none.shift == 0
     assert any("recent falls back to the pooled level" in n for n in none.notes)
+
+
+def _history(rng, scatter: float):
+    """Labelled points over 11 months whose true log-odds shift follows a line plus, per 56-day
+    stretch, an offset of sd `scatter`; and the true shift on the scoring day 88 days on."""
+    days = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-12-01"))
+    t = np.repeat(days, 150)
+    age = (t - t.min()).astype(float) / 365
+    stretch = ((t.max() - t).astype(int)) // 56  # the same stretches as the windows
+    offset = rng.normal(0, scatter, stretch.max() + 2)
+    p = rng.uniform(0.03, 0.4, len(t))
+    y = (rng.random(len(t)) < special.expit(special.logit(p) + 0.4 * age + offset[stretch])
+         ).astype(float)
+    as_of = np.datetime64("2024-12-01") + np.timedelta64(88, "D")
+    return p, y, t, as_of, 0.4 * (as_of - t.min()).astype(float) / 365 + offset[-1]
+
+
+@pytest.mark.parametrize("scatter", [0.0, 0.1])
+def test_the_trends_standard_error_covers_the_scoring_days_level(scatter):
+    """Over many histories, the scoring day's true shift lies within 1.96 standard errors of
+    trend's in about 95 % of them, with or without a scatter of the level around its line (the
+    scatter is read off the windows); each candidate has one, and the chosen one is `sd`."""
+    rng = np.random.default_rng(7)
+    hits, sds = 0, []
+    trials = 120
+    for _ in range(trials):
+        p, y, t, as_of, truth = _history(rng, scatter)
+        fit = level.fit(p, y, t, as_of=as_of, method="trend", window_days=56, windows=6)
+        assert fit.sd == fit.sds["trend"] and set(fit.sds) == set(level.METHODS)
+        hits += abs(fit.shift - truth) <= 1.96 * fit.sd
+        sds.append(fit.sd)
+    assert 0.88 <= hits / trials <= 1.0
+    if scatter:  # the line's error grows with the scatter around it
+        assert np.median(sds) > 0.1
+    else:
+        assert np.median(sds) < 0.1
+
+
+def test_the_level_sd_rides_in_the_calibrator():
+    cal = Calibrator("sigmoid", (1.1, -0.2), (), 0.3, 0.05)
+    assert Calibrator.from_dict(cal.to_dict()) == cal
+    assert "shift_sd" not in Calibrator("sigmoid", (1.1, -0.2), (), 0.3).to_dict()
+
+
+def test_sharpness_reads_the_slope_and_its_noise():
+    """Probabilities too timid by a known slope: the fitted slope finds it within its standard
+    error, and the implied sd is the slope's distance from 1 net of that error; probabilities
+    as sharp as promised give a slope near 1 and an sd of (nearly) 0."""
+    from models.calibration import sharpness
+
+    rng = np.random.default_rng(8)
+    p = rng.beta(1.2, 6, 40_000)
+    timid = (rng.random(len(p)) < special.expit(1.2 * special.logit(p) + 0.3)).astype(float)
+    s = sharpness(p, timid)
+    assert abs(s.slope - 1.2) < 3 * s.se and 0.005 < s.se < 0.03
+    assert s.sd == pytest.approx(np.sqrt((s.slope - 1) ** 2 - s.se ** 2), rel=1e-6)
+    fair = sharpness(p, (rng.random(len(p)) < p).astype(float))
+    assert abs(fair.slope - 1) < 3 * fair.se and fair.sd < 2 * fair.se
+    from sklearn.linear_model import LogisticRegression
+    lr = LogisticRegression(C=1e8, tol=1e-10, max_iter=1000).fit(special.logit(p)[:, None], timid)
+    assert s.slope == pytest.approx(lr.coef_[0, 0], abs=1e-5)
+
+
+def test_the_sharpness_sd_rides_in_the_calibrator():
+    cal = Calibrator("sigmoid", (1.1, -0.2), (), 0.3, 0.05, 0.04)
+    assert Calibrator.from_dict(cal.to_dict()) == cal
+    assert "slope_sd" not in Calibrator("sigmoid", (1.1, -0.2), (), 0.3, 0.05).to_dict()

@@ -60,3 +60,58 @@ def test_the_same_scores_give_the_same_band():
     assert expected(p, seed=5) == expected(p, seed=5)
     empty = expected(np.array([]))
     assert empty.draws == 0 and np.isnan(empty.auc)
+
+
+def test_the_band_carries_the_levels_uncertainty():
+    """Weeks whose level lands off the estimate by N(0, sd^2) on the log-odds (what the level's
+    standard error says): the Brier band that carries sd holds about 95 % of them; the band that
+    takes the level as known holds far fewer. The AUC band barely moves."""
+    from scipy import special
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    p = rng.beta(1.2, 6, 5000)
+    sd = 0.08
+    known, carried = expected(p, draws=1000, seed=1), expected(p, draws=1000, seed=1, level_sd=sd)
+    assert carried.level_sd == sd and known.level_sd == 0
+    assert (carried.brier_high - carried.brier_low) > 1.5 * (known.brier_high - known.brier_low)
+    assert (carried.auc_high - carried.auc_low) == pytest.approx(
+        known.auc_high - known.auc_low, rel=0.15)
+    inside = {"known": 0, "carried": 0, "auc": 0}
+    trials = 300
+    for _ in range(trials):
+        y = rng.random(len(p)) < special.expit(special.logit(p) + rng.normal(0, sd))
+        brier = np.mean((p - y) ** 2)
+        inside["known"] += known.brier_low <= brier <= known.brier_high
+        inside["carried"] += carried.brier_low <= brier <= carried.brier_high
+        inside["auc"] += carried.auc_low <= roc_auc_score(y, p) <= carried.auc_high
+    assert 0.9 <= inside["carried"] / trials <= 0.99
+    assert inside["known"] / trials < 0.8
+    assert 0.9 <= inside["auc"] / trials <= 0.99
+    # without an uncertainty the draws are the ones they always were (the same bands as before)
+    assert expected(p, draws=200, seed=1) == expected(p, draws=200, seed=1, level_sd=0.0)
+
+
+def test_the_band_carries_the_sharpness_uncertainty():
+    """Weeks whose true log-odds are the scores' scaled around their mean by a slope from
+    N(1, sd^2) (a model too bold one week, too timid the next): the AUC band that carries sd
+    holds about 95 % of their AUCs, the band that takes the sharpness as promised far fewer."""
+    from scipy import special
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    p = rng.beta(1.2, 6, 5000)
+    sd = 0.1
+    known, carried = expected(p, draws=1000, seed=1), expected(p, draws=1000, seed=1, slope_sd=sd)
+    assert carried.slope_sd == sd
+    assert (carried.auc_high - carried.auc_low) > 1.5 * (known.auc_high - known.auc_low)
+    centre = special.logit(p.mean())
+    inside = {"known": 0, "carried": 0}
+    trials = 300
+    for _ in range(trials):
+        q = special.expit(centre + rng.normal(1, sd) * (special.logit(p) - centre))
+        auc = roc_auc_score(rng.random(len(p)) < q, p)
+        inside["known"] += known.auc_low <= auc <= known.auc_high
+        inside["carried"] += carried.auc_low <= auc <= carried.auc_high
+    assert 0.9 <= inside["carried"] / trials <= 0.99
+    assert inside["known"] / trials < 0.8
