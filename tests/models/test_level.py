@@ -44,6 +44,13 @@ def test_candidates_on_a_drifting_history():
     assert fit.candidates["trend"] > fit.candidates["recent"] > 0
     assert len(fit.windows) == 6 and fit.windows[0].start < fit.windows[-1].start
     assert level.fit(p, y, t, as_of=as_of, method="none", window_days=56, windows=6).shift == 0
+    # each candidate's error at the scoring day, read off the windows: carrying the newest
+    # window forward misses the drift over the gap (two windows: 0.5 * 112 / 365 = 0.15), the
+    # pooled level misses each window's shift, the line misses little
+    shifts = np.array([w.shift for w in fit.windows])
+    assert fit.sds["none"] == pytest.approx(np.sqrt(np.mean(shifts ** 2)), rel=1e-6)
+    assert fit.sds["recent"] == pytest.approx(0.15, abs=0.05)
+    assert fit.sds["trend"] < 0.06 and fit.sd == fit.sds["trend"]
 
 
 def test_a_calibrator_with_a_shift_keeps_its_bytes_without_one():

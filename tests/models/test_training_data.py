@@ -121,8 +121,17 @@ def test_summary_by_attribute_and_as_the_old_dict():
     assert set(d["churn_rate"]) == {"train", "calibration", "test"}
     assert set(d["calibration"]) == {"method", "brier_raw_on_calibration",
                                      "brier_calibrated_on_calibration", "oof_points",
-                                     "forward_check", "forward_check_skipped", "level"}
+                                     "forward_check", "forward_check_skipped", "level",
+                                     "test_sharpness"}
     assert d["calibration"]["method"] == s.calibration.method == "sigmoid"
+    # the bands' two uncertainties ride in the production model's calibrator: the level's
+    # standard error from the windows, the sharpness's from the split model's test slice
+    sharp = d["calibration"]["test_sharpness"]
+    assert set(sharp) == {"slope", "se", "sd"} and 0 < sharp["se"] < 1
+    assert sharp["sd"] == pytest.approx(
+        np.sqrt(max(0.0, (sharp["slope"] - 1) ** 2 - sharp["se"] ** 2)), rel=1e-6)
+    assert r.final_model.calibrator.slope_sd == sharp["sd"]
+    assert r.final_model.calibrator.shift_sd == d["calibration"]["level"]["sd"] > 0
     # the level candidates (models.level), the one train.level names applied to the model
     level = d["calibration"]["level"]
     assert set(level["candidates"]) == {"none", "recent", "trend"}
