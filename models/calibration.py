@@ -129,8 +129,8 @@ def sharpness(p: np.ndarray, y: np.ndarray) -> Sharpness:
     w = w * (1 - w)
     haa, hab, hbb = float(np.sum(w * x * x)) + 1 / C, float(np.sum(w * x)), float(np.sum(w))
     det = haa * hbb - hab * hab
-    if not det > 0:
-        return Sharpness(round_sig(slope), float("inf"), 0.0)
+    if not det > 0:  # every probability the same: no slope to read, nothing to carry
+        return Sharpness(round_sig(slope), 0.0, 0.0)
     se = float(np.sqrt(hbb / det))
     return Sharpness(round_sig(slope), round_sig(se),
                      round_sig(float(np.sqrt(max(0.0, (slope - 1) ** 2 - se * se)))))

@@ -101,18 +101,20 @@ def _history(rng, scatter: float):
 @pytest.mark.parametrize("scatter", [0.0, 0.1])
 def test_the_trends_standard_error_covers_the_scoring_days_level(scatter):
     """Over many histories, the scoring day's true shift lies within 1.96 standard errors of
-    trend's in about 95 % of them, with or without a scatter of the level around its line (the
-    scatter is read off the windows); each candidate has one, and the chosen one is `sd`."""
+    trend's in about 95 % of them, with or without a scatter of the level around its line (read
+    off the windows' residuals, with the t(4) allowance for reading it off 4 of them: without
+    it, 86 % at scatter 0.1); each candidate has one, and the chosen one is `sd`. (0.93 to 0.99
+    on seeds 7, 11, 12, 13 at scatter 0, 0.1 and 0.2.)"""
     rng = np.random.default_rng(7)
     hits, sds = 0, []
-    trials = 120
+    trials = 150
     for _ in range(trials):
         p, y, t, as_of, truth = _history(rng, scatter)
         fit = level.fit(p, y, t, as_of=as_of, method="trend", window_days=56, windows=6)
         assert fit.sd == fit.sds["trend"] and set(fit.sds) == set(level.METHODS)
         hits += abs(fit.shift - truth) <= 1.96 * fit.sd
         sds.append(fit.sd)
-    assert 0.88 <= hits / trials <= 1.0
+    assert 0.9 <= hits / trials <= 0.995
     if scatter:  # the line's error grows with the scatter around it
         assert np.median(sds) > 0.1
     else:
@@ -139,9 +141,17 @@ def test_sharpness_reads_the_slope_and_its_noise():
     assert s.sd == pytest.approx(np.sqrt((s.slope - 1) ** 2 - s.se ** 2), rel=1e-6)
     fair = sharpness(p, (rng.random(len(p)) < p).astype(float))
     assert abs(fair.slope - 1) < 3 * fair.se and fair.sd < 2 * fair.se
+    # against an independent fit and the inverse of its Fisher information
     from sklearn.linear_model import LogisticRegression
-    lr = LogisticRegression(C=1e8, tol=1e-10, max_iter=1000).fit(special.logit(p)[:, None], timid)
+    x = special.logit(p)
+    lr = LogisticRegression(C=1e8, tol=1e-10, max_iter=1000).fit(x[:, None], timid)
     assert s.slope == pytest.approx(lr.coef_[0, 0], abs=1e-5)
+    w = lr.predict_proba(x[:, None])[:, 1]
+    design = np.column_stack([x, np.ones_like(x)])
+    info = design.T @ (design * (w * (1 - w))[:, None])
+    assert s.se == pytest.approx(np.sqrt(np.linalg.inv(info)[0, 0]), rel=1e-4)
+    flat = sharpness(np.full(100, 0.2), (np.arange(100) < 20).astype(float))
+    assert flat.sd == 0 and flat.se > 100  # no slope to read: nothing carried
 
 
 def test_the_sharpness_sd_rides_in_the_calibrator():
