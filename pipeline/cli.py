@@ -453,11 +453,11 @@ def contract(
         try:
             with artifacts.write_file(out, "contract") as tmp:
                 tmp.write_text(render())
-        except FileNotFoundError as err:
+        except (FileNotFoundError, NotADirectoryError, FileExistsError, IsADirectoryError) as err:
             # render() reads no file: the folder, or the lock or temp file beside the page,
-            # cannot be made there (e.g. under /proc)
-            raise UserError(f"cannot create {err.filename}: {err.strerror}. Give --out a path "
-                            "in a folder you can write to") from None
+            # cannot be made there (under /proc, or below a file such as /dev/null)
+            raise UserError(f"cannot write {out}: {err.strerror} ({err.filename}). Give --out a "
+                            "path in a folder you can write to") from None
 
     _guard(write)
     console.print(f"wrote {out}")

@@ -121,8 +121,14 @@ def test_prune_without_a_replay_says_what_to_add(tmp_path, monkeypatch):
 
 def test_contract_into_a_folder_that_takes_no_files_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for out in ("/proc/contract.md", "/proc/no-such-folder/contract.md"):
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-folder.md").mkdir()
+    for out in ("/proc/contract.md", "/proc/no-such-folder/contract.md", "a-file/contract.md",
+                "a-folder.md"):
         result = runner.invoke(app, ["contract", "--out", out])
         assert result.exit_code == 2, result.output
-        assert "cannot create" in result.output and "--out" in result.output
-        assert not isinstance(result.exception, FileNotFoundError)
+        # names the option to change, not a paths.* setting the command does not have
+        assert f"cannot write {out}" in " ".join(result.output.split()), result.output
+        assert "--out" in result.output and "paths.*" not in result.output
+        assert not isinstance(result.exception, OSError)
+    assert (tmp_path / "a-file").read_text() == "" and not any((tmp_path / "a-folder.md").iterdir())
