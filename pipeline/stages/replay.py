@@ -7,9 +7,11 @@ scores the cut on its own as-of date. No week is scored by a model that saw its 
 
 Layout, apart from the live history: `<paths.weekly>/replay/<key>/<week>/` holds the week's cut
 (interim/), observations/, features/, models/ and its scoring (scored/scores/<week>/); `<key>`
-names the settings that make the model and its list (labels, windows, train, score, report), so
-replays under other settings never mix. A week already replayed from the same export with the
-same settings is reused. The models never reach the registry.
+names the settings that make the model and its list (labels, windows, train, score, report) and
+the product's code that makes them, so replays under other settings or by another version never
+mix: a week made by older code (another calibrator, other bands) is never passed off as this
+code's. A week already replayed from the same export with the same settings and code is reused.
+The models never reach the registry.
 
 Every change of settings starts a new `<key>` folder, and a replay holds a cut, points, features
 and a model per week; `older` lists the other settings' folders with their size and `prune`
@@ -22,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -60,13 +64,33 @@ class ReplayConfig:
     report: ReportConfig
 
     def key(self) -> str:
-        """12 hex digits naming these settings (the engine is left out: same values)."""
+        """12 hex digits naming these settings and the code (the engine is left out: same
+        values)."""
         parts = {"labels": self.labels, "features": {"window_days": self.features.window_days,
                                                      "recent_days": self.features.recent_days},
-                 "train": self.train, "score": self.score, "report": self.report}
+                 "train": self.train, "score": self.score, "report": self.report,
+                 "code": code_digest()}
         text = json.dumps(json_ready({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v)
                                       else v for k, v in parts.items()}), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# the packages whose code makes a replayed week (the cut, points, features, model, scoring)
+PACKAGES = ("common", "records", "features", "models", "scoring", "retention", "pipeline")
+
+
+@functools.cache
+def code_digest() -> str:
+    """The product's source files (path and bytes, in path order) as one sha256: the same on
+    every machine for the same code, another for any change."""
+    digest = hashlib.sha256()
+    for name in PACKAGES:
+        folder = Path(importlib.import_module(name).__file__).parent
+        for path in sorted(folder.rglob("*.py"), key=lambda p: p.relative_to(folder).as_posix()):
+            digest.update(f"{name}/{path.relative_to(folder).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
 
 
 @dataclass

@@ -312,3 +312,33 @@ def test_the_summary_prints_paths_that_look_like_markup():
     backtest.render(s, console)
     text = console.export_text()
     assert "data/w[/x]/replay/backtest/" in text and "settings in data/w[/x]/replay" in text
+
+
+def test_a_replay_made_by_other_code_is_another_replay(config, tmp_path, monkeypatch):
+    """The replay folder's key covers the product's code: a week made by older code (another
+    calibrator, other bands) is never reused as this code's, and the same code gives the same
+    key in another process."""
+    import subprocess
+    import sys
+
+    package = tmp_path / "src" / "churn_probe"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "bands.py").write_text("WIDTH = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    monkeypatch.setattr(replay_stage, "PACKAGES", (*replay_stage.PACKAGES, "churn_probe"))
+    replay_stage.code_digest.cache_clear()
+    before = config.key()
+    (package / "bands.py").write_text("WIDTH = 2\n")
+    replay_stage.code_digest.cache_clear()
+    after = config.key()
+    (package / "bands.py").write_text("WIDTH = 1\n")
+    replay_stage.code_digest.cache_clear()
+    assert before != after and config.key() == before
+    monkeypatch.undo()
+    replay_stage.code_digest.cache_clear()
+    here = replay_stage.code_digest()
+    there = subprocess.run([sys.executable, "-c", "from pipeline.stages import replay; "
+                            "print(replay.code_digest())"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert here == there and len(here) == 64
