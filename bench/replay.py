@@ -7,7 +7,7 @@ For each world (a params file) it builds the export when missing (`churn simulat
 ingest`), the pipeline's model and its `churn evaluate` metrics (unless --no-pipeline), runs `churn
 backtest --replay N --no-track` as a user would (timed; with `--fresh` the
 world's replay folder is removed first, so every week is trained), then reads the replay's
-weeks.csv and reports, per level candidate of models.level (none, recent, trend): the mean and
+weeks.csv and reports, per level candidate of models.level (none, recent, trend, blend): the mean and
 largest |mean probability - mean truth| over the weeks (on the scored customers the simulator's
 truth covers), the same against realised churn (all scored customers), and the share of weeks
 whose realised AUC and Brier fall inside the expected band. The candidates are compared on the
@@ -28,7 +28,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 CHURN = str(Path(sys.executable).with_name("churn"))
-CANDIDATES = ("none", "recent", "trend")
+CANDIDATES = ("none", "recent", "trend", "blend")
 
 
 def _run(*args: str) -> None:

@@ -39,15 +39,15 @@ class TrainConfig:
     reference_days: int = 182
     # the production model's level (models.level): none (the pooled calibrator's), recent (the
     # latest level_days labelled days'), trend (a line through level_windows such windows,
-    # read at the scoring day)
-    level: Literal["none", "recent", "trend"] = "trend"
+    # read at the scoring day), blend (recent and trend by the inverse of their errors' variance)
+    level: Literal["none", "recent", "trend", "blend"] = "blend"
     level_days: int = 56
     level_windows: int = 6
 
     def __post_init__(self) -> None:
         _check_seed(self.seed)
-        check(self.level in ("none", "recent", "trend"), "level",
-              f"must be none, recent or trend, not {self.level!r}")
+        check(self.level in ("none", "recent", "trend", "blend"), "level",
+              f"must be none, recent, trend or blend, not {self.level!r}")
         check(7 <= self.level_days <= 365, "level_days",
               f"must be 7 to 365 days (a recent window of labelled points, at least a week), "
               f"not {self.level_days}")

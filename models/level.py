@@ -20,6 +20,9 @@ and the base rate's movement, which `trend` carries to the scoring day.
 - `trend`: the same shift per window over the last `windows` windows, a weighted line through
   them in time, read at the scoring day: the level carried across the horizon + grace gap
   between the newest label and the scoring day.
+- `blend` (the default): recent and trend, each weighed by the inverse of its error's variance
+  on the windows (`sds` below): where the level moves steadily the line's error is the smaller,
+  where it scatters without a trend the two weigh alike.
 
 `fit` computes every candidate (train_summary.json keeps them, so a backtest can compare them
 on the same models) and returns the one `train.level` names, with its standard error at the
@@ -31,6 +34,7 @@ uncertainty. Each candidate's error is measured on the windows, never on a judge
 - `none`: the root mean square of the windows' shifts (none's error on each window).
 - `recent`: the root mean square of the change of the shift across the gap to the scoring day
   (window k against window k - g, g the gap in windows), on the windows that have such a pair.
+- `blend`: the two weighted standard errors' mean (both are read off the same windows).
 - `trend`: the line's standard error at the scoring day, from each window's sampling variance
   (1 / sum p(1 - p) of its points) plus the scatter of the windows around the line beyond it
   (tau^2), and the scoring day's own tau^2; the tau^2 part with the t(n - 2) allowance for being
@@ -47,7 +51,7 @@ from scipy import special, stats
 from common.exact import round_sig
 from models.calibration import logit
 
-METHODS = ("none", "recent", "trend")
+METHODS = ("none", "recent", "trend", "blend")
 MAX_SHIFT = 3.0  # a log-odds shift beyond this is no longer a level
 
 
@@ -128,10 +132,10 @@ def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, me
     if not rows:
         notes.append(f"no window of {window_days} labelled days holds 50 points with churners "
                      f"and stayers: {method} falls back to the pooled level (no shift)")
-    elif len(rows) < 3 and method == "trend":
+    elif len(rows) < 3 and method in ("trend", "blend"):
         notes.append(f"only {len(rows)} window(s) of {window_days} labelled days hold 50 points "
-                     "with churners and stayers (a line needs 3): trend falls back to recent's "
-                     "shift, the newest window's")
+                     f"with churners and stayers (a line needs 3): {method} falls back to "
+                     "recent's shift, the newest window's")
     # days from the scoring day to each window's middle
     mid = np.array([(np.datetime64(w.start) + (np.datetime64(w.end) - np.datetime64(w.start)) / 2
                      - np.datetime64(as_of, "D")).astype(np.float64) for w in rows])
@@ -141,9 +145,23 @@ def fit(p: np.ndarray, y: np.ndarray, t: np.ndarray, *, as_of: np.datetime64, me
     if len(rows) >= 3:
         trend, sds["trend"] = _line_at_scoring_day(rows, mid, shift)
     candidates = {"none": 0.0, "recent": recent, "trend": trend}
+    candidates["blend"], sds["blend"] = _blend(candidates, sds)
     sds = {k: round_sig(v) for k, v in sds.items()}
     return LevelFit(method, candidates[method], candidates, sds[method], sds, tuple(rows),
                     str(np.datetime64(as_of, "D")), tuple(notes) if method != "none" else ())
+
+
+def _blend(candidates: dict[str, float], sds: dict[str, float]) -> tuple[float, float]:
+    """recent and trend weighed by the inverse of their errors' variance on the windows, and the
+    weighted mean of their standard errors (the two are read off the same windows, so their
+    errors move together: the blend's is taken no smaller than that)."""
+    r, t = sds["recent"], sds["trend"]
+    if r > 0 and t > 0:
+        weight = (1 / r ** 2) / (1 / r ** 2 + 1 / t ** 2)
+    else:  # an error of 0 (one window's pair, or equal shifts): the candidate that made it
+        weight = 0.5 if r == t else float(r == 0)
+    shift = weight * candidates["recent"] + (1 - weight) * candidates["trend"]
+    return round_sig(float(np.clip(shift, -MAX_SHIFT, MAX_SHIFT))), weight * r + (1 - weight) * t
 
 
 def _rms(x: np.ndarray) -> float:

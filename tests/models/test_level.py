@@ -51,6 +51,18 @@ def test_candidates_on_a_drifting_history():
     assert fit.sds["none"] == pytest.approx(np.sqrt(np.mean(shifts ** 2)), rel=1e-6)
     assert fit.sds["recent"] == pytest.approx(0.15, abs=0.05)
     assert fit.sds["trend"] < 0.06 and fit.sd == fit.sds["trend"]
+    # blend weighs recent and trend by the inverse of their errors' variance: on a steady drift
+    # the line's error is the smaller, so blend sits between them, nearer trend
+    w = (1 / fit.sds["recent"] ** 2) / (1 / fit.sds["recent"] ** 2 + 1 / fit.sds["trend"] ** 2)
+    assert fit.candidates["blend"] == pytest.approx(
+        w * fit.candidates["recent"] + (1 - w) * fit.candidates["trend"], rel=1e-6)
+    assert fit.candidates["recent"] < fit.candidates["blend"] < fit.candidates["trend"]
+    assert abs(fit.candidates["blend"] - fit.candidates["trend"]) < abs(
+        fit.candidates["blend"] - fit.candidates["recent"])
+    assert min(fit.sds["recent"], fit.sds["trend"]) <= fit.sds["blend"] <= max(
+        fit.sds["recent"], fit.sds["trend"])
+    blend = level.fit(p, y, t, as_of=as_of, method="blend", window_days=56, windows=6)
+    assert blend.shift == fit.candidates["blend"] and blend.sd == fit.sds["blend"]
 
 
 def test_a_calibrator_with_a_shift_keeps_its_bytes_without_one():
@@ -74,6 +86,10 @@ def test_a_fallback_is_said():
                     windows=6)
     assert fit.candidates["trend"] == fit.candidates["recent"]
     assert any("trend falls back to recent's shift" in n for n in fit.notes)
+    blend = level.fit(p, y, t, as_of=np.datetime64("2024-05-01"), method="blend",
+                      window_days=56, windows=6)
+    assert blend.shift == fit.candidates["recent"]
+    assert any("blend falls back to recent's shift" in n for n in blend.notes)
     recent = level.fit(p, y, t, as_of=np.datetime64("2024-05-01"), method="recent",
                        window_days=56, windows=6)
     assert recent.notes == ()  # the trend's fallback is not recent's business

@@ -134,7 +134,7 @@ def test_summary_by_attribute_and_as_the_old_dict():
     assert r.final_model.calibrator.shift_sd == d["calibration"]["level"]["sd"] > 0
     # the level candidates (models.level), the one train.level names applied to the model
     level = d["calibration"]["level"]
-    assert set(level["candidates"]) == {"none", "recent", "trend"}
+    assert set(level["candidates"]) == {"none", "recent", "trend", "blend"}
     assert level["method"] == QUICK.level and level["shift"] == level["candidates"][QUICK.level]
     assert r.final_model.calibrator.shift == level["shift"]
     assert d["best_iteration"] == s.best_iteration and isinstance(s.best_iteration, int)
