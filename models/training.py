@@ -269,6 +269,8 @@ def train(table: pd.DataFrame, contract: FeatureContract, config: TrainConfig, *
     # how far the split model's sharpness landed from its calibrator's on the test slice, out of
     # time: the expected-performance bands carry it (scoring.expected)
     sharp = calibration.sharpness(predictions["p_lightgbm"].to_numpy(), y[te])
+    log(f"sharpness on the test slice: calibration slope {sharp.slope:.3f} (se {sharp.se:.3f}); "
+        f"the expected-performance bands carry a slope sd of {sharp.sd:.3f}")
     final_calib = dataclasses.replace(final_calib, shift=level_fit.shift, shift_sd=level_fit.sd,
                                       slope_sd=sharp.sd)
     if c.level != "none":

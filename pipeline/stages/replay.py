@@ -8,8 +8,8 @@ scores the cut on its own as-of date. No week is scored by a model that saw its 
 Layout, apart from the live history: `<paths.weekly>/replay/<key>/<week>/` holds the week's cut
 (interim/), observations/, features/, models/ and its scoring (scored/scores/<week>/); `<key>`
 names the settings that make the model and its list (labels, windows, train, score, report) and
-the product's code that makes them, so replays under other settings or by another version never
-mix: a week made by older code (another calibrator, other bands) is never passed off as this
+the product's code and library versions that make them, so replays under other settings or by
+another version never mix: a week made by older code (another calibrator, other bands) is never passed off as this
 code's. A week already replayed from the same export with the same settings and code is reused.
 The models never reach the registry.
 
@@ -27,6 +27,7 @@ import datetime as dt
 import functools
 import hashlib
 import importlib
+import importlib.metadata
 import json
 import os
 import re
@@ -77,13 +78,23 @@ class ReplayConfig:
 
 # the packages whose code makes a replayed week (the cut, points, features, model, scoring)
 PACKAGES = ("common", "records", "features", "models", "scoring", "retention", "pipeline")
+# the libraries whose versions can change its numbers
+LIBRARIES = ("lightgbm", "numpy", "pandas", "scipy", "scikit-learn", "duckdb", "pyarrow",
+             "ibis-framework")
 
 
 @functools.cache
 def code_digest() -> str:
-    """The product's source files (path and bytes, in path order) as one sha256: the same on
-    every machine for the same code, another for any change."""
+    """The product's source files (path and bytes, in path order) and the versions of the
+    libraries that make its numbers, as one sha256: the same on every machine for the same code
+    and libraries, another after any change or upgrade."""
     digest = hashlib.sha256()
+    for library in LIBRARIES:
+        try:
+            version = importlib.metadata.version(library)
+        except importlib.metadata.PackageNotFoundError:
+            version = "-"
+        digest.update(f"{library}=={version}\0".encode())
     for name in PACKAGES:
         folder = Path(importlib.import_module(name).__file__).parent
         for path in sorted(folder.rglob("*.py"), key=lambda p: p.relative_to(folder).as_posix()):
