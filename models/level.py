@@ -156,10 +156,9 @@ def _blend(candidates: dict[str, float], sds: dict[str, float]) -> tuple[float, 
     weighted mean of their standard errors (the two are read off the same windows, so their
     errors move together: the blend's is taken no smaller than that)."""
     r, t = sds["recent"], sds["trend"]
-    if r > 0 and t > 0:
-        weight = (1 / r ** 2) / (1 / r ** 2 + 1 / t ** 2)
-    else:  # an error of 0 (one window's pair, or equal shifts): the candidate that made it
-        weight = 0.5 if r == t else float(r == 0)
+    # an error of 0 (one window's pair, or equal shifts): the candidate that made it
+    weight = (1 / r ** 2) / (1 / r ** 2 + 1 / t ** 2) if r > 0 and t > 0 else (
+        0.5 if r == t else float(r == 0))
     shift = weight * candidates["recent"] + (1 - weight) * candidates["trend"]
     return round_sig(float(np.clip(shift, -MAX_SHIFT, MAX_SHIFT))), weight * r + (1 - weight) * t
 

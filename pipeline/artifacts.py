@@ -292,6 +292,13 @@ def write_file(target: Path, stage: str) -> Iterator[Path]:
     target are removed first (under the lock, no other run is writing one). A kill at any
     moment leaves the previous file or the new one, whole."""
     target = Path(target)
+    if target.name in ("", ".", ".."):
+        raise UserError(f"{str(target) or '(empty)'} names a folder, not a file: give the file's "
+                        "path")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # a device (/dev/null), a pipe, a folder or a link: renaming over it would replace it
+        raise UserError(f"{target} is not a regular file (a device, pipe, folder or link): it "
+                        "is left as it is; give the path of a regular file, or of a new one")
     target.parent.mkdir(parents=True, exist_ok=True)  # for the lock beside it
     with lock(target):
         for old in _file_leftovers(target):

@@ -453,9 +453,12 @@ def contract(
         try:
             with artifacts.write_file(out, "contract") as tmp:
                 tmp.write_text(render())
-        except (FileNotFoundError, NotADirectoryError, FileExistsError, IsADirectoryError) as err:
+        except UserError as err:
+            raise UserError(f"--out {out}: {err}") from None
+        except OSError as err:
             # render() reads no file: the folder, or the lock or temp file beside the page,
-            # cannot be made there (under /proc, or below a file such as /dev/null)
+            # cannot be made there (under /proc or /sys, below a file such as /dev/null, on a
+            # read-only disk, a name too long)
             raise UserError(f"cannot write {out}: {err.strerror} ({err.filename}). Give --out a "
                             "path in a folder you can write to") from None
 

@@ -9,9 +9,9 @@ Layout, apart from the live history: `<paths.weekly>/replay/<key>/<week>/` holds
 (interim/), observations/, features/, models/ and its scoring (scored/scores/<week>/); `<key>`
 names the settings that make the model and its list (labels, windows, train, score, report) and
 the product's code and library versions that make them, so replays under other settings or by
-another version never mix: a week made by older code (another calibrator, other bands) is never passed off as this
-code's. A week already replayed from the same export with the same settings and code is reused.
-The models never reach the registry.
+another version never mix: a week made by older code (another calibrator, other bands) is never
+passed off as this code's. A week already replayed from the same export with the same settings
+and code is reused. The models never reach the registry.
 
 Every change of settings starts a new `<key>` folder, and a replay holds a cut, points, features
 and a model per week; `older` lists the other settings' folders with their size and `prune`
@@ -31,7 +31,6 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +128,9 @@ LOCK = re.compile(r"\.(.+)\.lock")  # artifacts.lock's file beside what it guard
 LEFTOVER = re.compile(r"\..+\..+\.tmp")  # artifacts' temp folder of a killed run
 SCRATCH = ".scratch"  # the scoring's points for the engine (pipeline/stages/score.py)
 SCRATCH_DIR = re.compile(r".+\.\d+\..+")  # <host>.<pid>.<random>: score.scratch_folder
+# the folders a replay makes outside its stage folders, and what its lock files guard
+WEEK_DIR = re.compile(r"\d{4}-\d{2}-\d{2}")
+MADE = {"interim", "observations", "features", "models", "scored", "scores", "backtest"}
 
 
 @contextlib.contextmanager
@@ -191,14 +193,47 @@ def not_written(folder: Path) -> list[str]:
             dirs[:] = []
             continue
         if LEFTOVER.fullmatch(here.name):
-            strange.append(rel(here))  # a temp folder without a marker or a record
-            dirs[:] = []
+            if any(names for _, _, names in os.walk(here)):
+                strange.append(rel(here))  # a temp folder without a marker or a record
+            dirs[:] = []  # (an empty one: a prune's removal stopped part way)
             continue
+        for name in sorted(dirs):  # a folder a replay does not make, even empty
+            if not (WEEK_DIR.fullmatch(name) or name in MADE or name == SCRATCH
+                    or LEFTOVER.fullmatch(name)):
+                strange.append(rel(here / name))
+        dirs[:] = [d for d in dirs if rel(here / d) not in strange]
         for name in sorted(files):
             path = here / name
-            if not (LOCK.fullmatch(name) and not path.is_symlink() and path.stat().st_size == 0):
+            guarded = LOCK.fullmatch(name)
+            if not (guarded and (WEEK_DIR.fullmatch(guarded[1]) or guarded[1] in MADE)
+                    and not path.is_symlink() and path.stat().st_size == 0):
                 strange.append(rel(path))
     return strange
+
+
+def _remove(folder: Path) -> None:
+    """Remove a replay's folder: its files first, then the folders left empty, then the stage
+    records and temp markers, then the rest, deepest first. Stopped after any step, what is
+    left holds only files some remaining record lists (or markers), and folders a replay makes
+    or a record covers, so the next prune still knows the folder as a replay's."""
+    last = []
+    for top, _, files in os.walk(folder, topdown=False):
+        for name in files:
+            path = Path(top) / name
+            if name in (artifacts.RECORD, artifacts.PARTIAL):
+                last.append(path)
+            else:
+                path.unlink()
+    for top, dirs, _ in os.walk(folder, topdown=False):
+        for name in dirs:
+            if not any((Path(top) / name).iterdir()):
+                (Path(top) / name).rmdir()
+    for path in last:
+        path.unlink()
+    for top, dirs, _ in os.walk(folder, topdown=False):
+        for name in dirs:
+            (Path(top) / name).rmdir()
+    folder.rmdir()
 
 
 def older(paths: Paths, config: ReplayConfig) -> list[tuple[Path, int]]:
@@ -227,7 +262,7 @@ def prune(paths: Paths, config: ReplayConfig) -> tuple[list[tuple[Path, int]], l
                                 f"({', '.join(strange[:3])}{', ...' if len(strange) > 3 else ''})")
                     continue
                 try:
-                    shutil.rmtree(folder)
+                    _remove(folder)
                 except OSError as err:
                     kept.append(f"{folder}: only partly removed ({err.strerror}: "
                                 f"{err.filename}); remove the rest by hand")

@@ -120,15 +120,21 @@ def test_prune_without_a_replay_says_what_to_add(tmp_path, monkeypatch):
 
 
 def test_contract_into_a_folder_that_takes_no_files_says_so(tmp_path, monkeypatch):
+    import os
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file").write_text("")
     (tmp_path / "a-folder.md").mkdir()
+    os.mkfifo(tmp_path / "a-pipe.md")
+    (tmp_path / "mine.md").write_text("mine")
+    (tmp_path / "a-link.md").symlink_to(tmp_path / "mine.md")
     for out in ("/proc/contract.md", "/proc/no-such-folder/contract.md", "a-file/contract.md",
-                "a-folder.md"):
+                "a-folder.md", "a-pipe.md", "a-link.md", "", ".", "x" * 300 + ".md"):
         result = runner.invoke(app, ["contract", "--out", out])
-        assert result.exit_code == 2, result.output
+        assert result.exit_code == 2, (out, result.output)
         # names the option to change, not a paths.* setting the command does not have
-        assert f"cannot write {out}" in " ".join(result.output.split()), result.output
-        assert "--out" in result.output and "paths.*" not in result.output
+        assert "--out" in result.output and "paths.*" not in result.output, result.output
         assert not isinstance(result.exception, OSError)
+    # nothing that was there is replaced: the folder, the pipe, the link and the file behind it
     assert (tmp_path / "a-file").read_text() == "" and not any((tmp_path / "a-folder.md").iterdir())
+    assert (tmp_path / "a-pipe.md").is_fifo() and (tmp_path / "a-link.md").is_symlink()
+    assert (tmp_path / "mine.md").read_text() == "mine"

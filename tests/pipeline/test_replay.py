@@ -265,12 +265,15 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     (mixed / "2024-03-04" / "scored" / ".scratch" / "mine.csv").touch()
     partial = replay_folder("444444444444")  # a temp folder without the marker or a record
     (partial / ".backtest.abcd1234.tmp" / artifacts.PARTIAL).unlink()
+    emptied = replay_folder("555555555555")  # the user's empty folder and empty .lock file
+    (emptied / "my-empty-folder").mkdir()
+    (emptied / "2024-03-04" / ".mynote.lock").touch()
     (base / "not-a-replay").mkdir()
     (base / "cccccccccccc").symlink_to(outside, target_is_directory=True)  # not a folder of ours
     listed = {f.name: size for f, size in replay_stage.older(paths, config)}
     assert set(listed) == {"0123456789ab", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "dddddddddddd",
                            "eeeeeeeeeeee", "ffffffffffff", "111111111111", "222222222222",
-                           "333333333333", "444444444444"}
+                           "333333333333", "444444444444", "555555555555"}
     assert listed["0123456789ab"] == 1000 + 2 + len(record_text(old)) + len("partial")
     busy_config = dataclasses.replace(config, score=dataclasses.replace(params.score,
                                                                         capacity=7))
@@ -292,6 +295,8 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     assert any("is using it" in k for k in kept) and busy_root.is_dir()
     assert (mine / "2024-03-04").is_dir() and (base / "not-a-replay").is_dir()
     assert (base / "cccccccccccc").is_symlink()
+    assert any("my-empty-folder" in k and ".mynote.lock" in k for k in kept)
+    assert (emptied / "my-empty-folder").is_dir() and (emptied / "2024-03-04" / ".mynote.lock").is_file()
     # released, the busy one goes too
     removed, _ = replay_stage.prune(paths, config)
     assert [f for f, _ in removed] == [busy_root]
@@ -342,3 +347,67 @@ def test_a_replay_made_by_other_code_is_another_replay(config, tmp_path, monkeyp
                             "print(replay.code_digest())"], capture_output=True, text=True,
                            check=True).stdout.strip()
     assert here == there and len(here) == 64
+
+
+def test_a_prune_killed_at_any_step_is_finished_by_the_next(params, config, tmp_path,
+                                                           monkeypatch):
+    """Removal takes the files first, the records and markers last, then the folders: stopped
+    after any step, what is left is still known as a replay's (nothing a record does not list),
+    so the next prune removes it instead of keeping it for ever."""
+    paths = dataclasses.replace(params.paths, weekly=str(tmp_path / "weekly"))
+    base = replay_stage.root(paths, config).parent
+
+    def build() -> Path:
+        folder = base / "0123456789ab"
+        for week in ("2024-03-04", "2024-03-11"):
+            for stage, names in (("models", ["booster.txt", "churn/contract.json"]),
+                                 ("features", ["features.parquet"])):
+                here = folder / week / stage
+                for name in names:
+                    (here / name).parent.mkdir(parents=True, exist_ok=True)
+                    (here / name).write_text("x")
+                (here / artifacts.RECORD).write_text(
+                    artifacts.StageRecord(stage, {n: "0" for n in names}).to_json())
+                (folder / week / f".{stage}.lock").touch()
+            (folder / f".{week}.lock").touch()
+        (folder / ".backtest.abcd1234.tmp").mkdir()
+        (folder / ".backtest.abcd1234.tmp" / artifacts.PARTIAL).touch()
+        (folder / ".backtest.abcd1234.tmp" / "weeks.csv").write_text("partial")
+        return folder
+
+    steps = 0
+    real_unlink, real_rmdir = Path.unlink, Path.rmdir
+
+    class Killed(Exception):
+        pass
+
+    def counting(real):
+        def step(self, *args, **kwargs):
+            nonlocal steps
+            if steps == 0:
+                raise Killed
+            steps -= 1
+            return real(self, *args, **kwargs)
+        return step
+
+    k = 0
+    while True:
+        folder = build()
+        assert replay_stage.not_written(folder) == []
+        steps = k
+        monkeypatch.setattr(Path, "unlink", counting(real_unlink))
+        monkeypatch.setattr(Path, "rmdir", counting(real_rmdir))
+        try:
+            replay_stage._remove(folder)
+            finished = True
+        except Killed:
+            finished = False
+        monkeypatch.undo()
+        if finished:
+            break
+        assert replay_stage.not_written(folder) == [], k  # still a replay's, after step k
+        removed, kept = replay_stage.prune(paths, config)
+        assert [f.name for f, _ in removed] == ["0123456789ab"] and not kept, (k, kept)
+        assert not folder.exists()
+        k += 1
+    assert k > 20  # every file, record, marker and folder was a step
