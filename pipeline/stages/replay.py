@@ -33,7 +33,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -183,12 +183,17 @@ def not_written(folder: Path) -> list[str]:
             strange.append(rel(here / artifacts.RECORD))
             dirs[:] = []
             continue
-        if record is not None:  # a stage's output: its files and nothing else
+        if record is not None:  # a stage's output: its files and their folders, nothing else
             listed = set(record.files) | {artifacts.RECORD}
-            for sub, _, names in os.walk(here):
+            folders = {p.as_posix() for f in listed for p in PurePosixPath(f).parents}
+            for sub, subdirs, names in os.walk(here):
                 for name in names:
                     path = Path(sub) / name
                     if path.relative_to(here).as_posix() not in listed or path.is_symlink():
+                        strange.append(rel(path))
+                for name in subdirs:  # the ingest's quarantine/ may be empty
+                    path = Path(sub) / name
+                    if path.relative_to(here).as_posix() not in folders and name != "quarantine":
                         strange.append(rel(path))
             dirs[:] = []
             continue

@@ -268,12 +268,15 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     emptied = replay_folder("555555555555")  # the user's empty folder and empty .lock file
     (emptied / "my-empty-folder").mkdir()
     (emptied / "2024-03-04" / ".mynote.lock").touch()
+    inside = replay_folder("666666666666")  # the user's empty folder inside a stage's folder
+    (inside / "2024-03-04" / "models" / "my-empty").mkdir()
     (base / "not-a-replay").mkdir()
     (base / "cccccccccccc").symlink_to(outside, target_is_directory=True)  # not a folder of ours
     listed = {f.name: size for f, size in replay_stage.older(paths, config)}
     assert set(listed) == {"0123456789ab", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "dddddddddddd",
                            "eeeeeeeeeeee", "ffffffffffff", "111111111111", "222222222222",
-                           "333333333333", "444444444444", "555555555555"}
+                           "333333333333", "444444444444", "555555555555",
+                           "666666666666"}
     assert listed["0123456789ab"] == 1000 + 2 + len(record_text(old)) + len("partial")
     busy_config = dataclasses.replace(config, score=dataclasses.replace(params.score,
                                                                         capacity=7))
@@ -297,6 +300,8 @@ def test_prune_removes_only_other_settings_replays_it_wrote(params, config, tmp_
     assert (base / "cccccccccccc").is_symlink()
     assert any("my-empty-folder" in k and ".mynote.lock" in k for k in kept)
     assert (emptied / "my-empty-folder").is_dir() and (emptied / "2024-03-04" / ".mynote.lock").is_file()
+    assert any("models/my-empty" in k for k in kept)
+    assert (inside / "2024-03-04" / "models" / "my-empty").is_dir()
     # released, the busy one goes too
     removed, _ = replay_stage.prune(paths, config)
     assert [f for f, _ in removed] == [busy_root]
