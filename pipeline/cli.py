@@ -352,7 +352,7 @@ def backtest(
         "--replay", min=0, help="Replay the last N weeks whose outcome is known: each scored by "
                                 "a model trained on the export cut at that week.")] = 0,
     prune: Annotated[bool, typer.Option(
-        "--prune", help="With --replay: remove the replays made under other settings "
+        "--prune", help="With --replay: remove the replays made under other settings or code "
                         "(each change of settings replays into a new folder).")] = False,
     engine: EngineOpt = None,
     spark_master: SparkMasterOpt = None,

@@ -124,13 +124,13 @@ def run(evaluate: EvaluateConfig, offer: ScoreConfig, report: ReportConfig, path
                            tracking_uri, experiment, log)
         if prune:
             removed, kept = replay_stage.prune(paths, replay_config)
-            summary.notes += [f"removed the replay under other settings {f} ({_mb(size)})"
+            summary.notes += [f"removed the replay under other settings or code {f} ({_mb(size)})"
                               for f, size in removed] + kept
         else:
             others = replay_stage.older(paths, replay_config)
             if others:
                 summary.notes.append(
-                    f"{len(others)} replay(s) under other settings take "
+                    f"{len(others)} replay(s) under other settings or code take "
                     f"{_mb(sum(size for _, size in others))} in "
                     f"{replay_stage.root(paths, replay_config).parent}: remove them with "
                     "`churn backtest --replay N --prune`")
