@@ -77,6 +77,12 @@ def _loss(x: np.ndarray, y: np.ndarray, slope: float, intercept: float) -> float
                  + slope * slope / (2 * C))
 
 
+def _hessian(x: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
+    """The penalised log loss's Hessian in (slope, intercept), weights w = p(1 - p), on plain
+    numpy sums: (d2/dslope2, d2/dslope dintercept, d2/dintercept2)."""
+    return float(np.sum(w * x * x)) + 1 / C, float(np.sum(w * x)), float(np.sum(w))
+
+
 def _fit_sigmoid(x: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple[float, float]:
     """(slope, intercept) of the logistic regression of `y` on `x` (the logit of the score):
     Newton's method with step halving, on elementwise products and numpy's sums only, so the
@@ -88,7 +94,7 @@ def _fit_sigmoid(x: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple[flo
         p = special.expit(a * x + b)
         r, w = p - y, p * (1 - p)
         ga, gb = float(np.sum(r * x)) + a / C, float(np.sum(r))
-        haa, hab, hbb = float(np.sum(w * x * x)) + 1 / C, float(np.sum(w * x)), float(np.sum(w))
+        haa, hab, hbb = _hessian(x, w)
         det = haa * hbb - hab * hab
         if not det > 0:
             break
@@ -126,8 +132,7 @@ def sharpness(p: np.ndarray, y: np.ndarray) -> Sharpness:
     x, y = logit(np.asarray(p, dtype=np.float64)), np.asarray(y, dtype=np.float64)
     slope, intercept = _fit_sigmoid(x, y)
     w = special.expit(slope * x + intercept)
-    w = w * (1 - w)
-    haa, hab, hbb = float(np.sum(w * x * x)) + 1 / C, float(np.sum(w * x)), float(np.sum(w))
+    haa, hab, hbb = _hessian(x, w * (1 - w))
     det = haa * hbb - hab * hab
     if not det > 0:  # every probability the same: no slope to read, nothing to carry
         return Sharpness(round_sig(slope), 0.0, 0.0)
